@@ -1,0 +1,3 @@
+from liuliang.cli.app import main
+
+main()

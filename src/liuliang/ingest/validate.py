@@ -1,0 +1,289 @@
+"""Turn one raw Arrow batch into typed, canonical rows plus rejected rows with reasons.
+
+Validation is vectorised SQL in a private in-memory DuckDB, whatever the warehouse engine: DuckDB parses ISO
+timestamps with mixed offsets, ``strptime`` patterns and numbers per row without raising, which is exactly what
+a row-level quarantine needs. Each rejected row keeps its source, row number, first failing column, a reason
+that quotes the bad value, and the raw row as JSON, so nothing is lost.
+
+Canonical rows: contract columns in their contract types (timestamps as naive UTC), every other column kept as
+a text property in ``_props``, and ``_dedup``, a 63-bit hash of the row (or of ``event_id`` when present) that
+is the same whether the row came from CSV, Parquet or a DataFrame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from liuliang.errors import SourceError
+from liuliang.ingest.contract import Column, TableContract
+from liuliang.warehouse.tables import RESERVED
+
+TsFormat = Literal["auto", "date", "epoch_s", "epoch_ms", "epoch_us"] | str
+_EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}
+_TS_MIN, _TS_MAX = "1990-01-01", "2100-01-01"
+_NULL = "chr(0)"
+_SEP = "chr(31)"
+
+
+@dataclass(frozen=True)
+class TimeOptions:
+    """How to read timestamps.
+
+    ``ts_format``: ``auto`` (ISO 8601, offsets honoured), ``date`` (YYYY-MM-DD), ``epoch_s`` / ``epoch_ms`` /
+    ``epoch_us``, or a ``strptime`` pattern such as ``%d/%m/%Y %H:%M``.
+    ``naive_tz``: zone of timestamps written without an offset (default UTC).
+    ``date_tz``: zone whose midnight a date-only value stands for — the workspace's reporting zone, so a date
+    lands on the same day in every report.
+    """
+
+    ts_format: TsFormat = "auto"
+    naive_tz: str = "UTC"
+    date_tz: str = "UTC"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def output_schema(contract: TableContract) -> pa.Schema:
+    """Schema of the validated rows a :class:`BatchValidator` returns (and ingest stages)."""
+    types = {"string": pa.string(), "enum": pa.string(), "float": pa.float64(), "timestamp": pa.timestamp("us")}
+    fields = [pa.field(c.name, types[c.kind]) for c in contract.columns]
+    fields += [
+        pa.field("_props", pa.map_(pa.string(), pa.string())),
+        pa.field("_dedup", pa.int64()),
+        pa.field("_row", pa.int64()),
+    ]
+    return pa.schema(fields)
+
+
+REJECT_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("row", pa.int64()),
+        ("column", pa.string()),
+        ("reason", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+
+class BatchValidator:
+    """Validates the batches of one source; the SQL is built once from the first batch's schema."""
+
+    def __init__(self, contract: TableContract, source: str, schema: pa.Schema, time: TimeOptions) -> None:
+        self.contract, self.source, self.time = contract, source, time
+        self.schema = schema
+        self._check_columns(schema)
+        self.props = sorted(n for n in schema.names if contract.column(n) is None)
+        self.out_schema = output_schema(contract)
+        self.sql = self._build_sql(schema)
+        self.con = duckdb.connect()
+        self.con.execute(f"SET TimeZone = {_lit(time.naive_tz)}")
+
+    def _check_columns(self, schema: pa.Schema) -> None:
+        from liuliang.errors import MissingColumnError
+
+        missing = [c for c in self.contract.required if c not in schema.names]
+        if missing:
+            raise MissingColumnError(self.source, self.contract.name, missing, list(schema.names))
+        reserved = sorted(RESERVED.intersection(schema.names))
+        if reserved:
+            raise SourceError(
+                f"{self.source}: column {reserved[0]!r} is reserved by liuliang; rename it with "
+                f"--map my_{reserved[0]}={reserved[0]}"
+            )
+        for col in self.contract.columns:
+            if col.name in schema.names:
+                _check_type(self.source, col, schema.field(col.name).type, self.time)
+
+    # -- SQL building -----------------------------------------------------------------------------------
+    def _value(self, col: Column, arrow_type: pa.DataType | None) -> str:
+        if arrow_type is None:
+            sql_type = {"float": "DOUBLE", "timestamp": "TIMESTAMP"}.get(col.kind, "VARCHAR")
+            return f"CAST(NULL AS {sql_type})"
+        ref = _q(col.name)
+        if col.kind == "string":
+            return f"CAST({ref} AS VARCHAR)"
+        if col.kind == "enum":
+            return f"lower(trim(CAST({ref} AS VARCHAR)))"
+        if col.kind == "float":
+            if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+                return f"TRY_CAST(trim({ref}) AS DOUBLE)"
+            return f"CAST({ref} AS DOUBLE)"
+        return _timestamp_sql(ref, arrow_type, self.time)
+
+    def _build_sql(self, schema: pa.Schema) -> str:
+        values, checks = [], []
+        for col in self.contract.columns:
+            arrow_type = schema.field(col.name).type if col.name in schema.names else None
+            value = self._value(col, arrow_type)
+            values.append(f"{value} AS {_q(col.name)}")
+            if arrow_type is None:
+                continue
+            ref = _q(col.name)
+            raw = f"CAST({ref} AS VARCHAR)"
+            name = _lit(col.name)
+            if col.required:
+                checks.append((f"{ref} IS NULL OR trim({raw}) = ''", name, "'is empty'"))
+            present = f"{ref} IS NOT NULL AND trim({raw}) <> ''"
+            if col.kind == "float":
+                checks.append(
+                    (f"{present} AND ({value} IS NULL OR NOT isfinite({value}))", name, f"'is not a number: ' || {raw}")
+                )
+            elif col.kind == "enum":
+                allowed = ", ".join(_lit(a) for a in col.allowed)
+                checks.append(
+                    (
+                        f"{present} AND {value} NOT IN ({allowed})",
+                        name,
+                        f"'is ' || {raw} || '; allowed: {', '.join(col.allowed)}'",
+                    )
+                )
+            elif col.kind == "timestamp":
+                fmt = self.time.ts_format
+                checks.append(
+                    (f"{present} AND {value} IS NULL", name, f"'is not a timestamp in format {fmt}: ' || {raw}")
+                )
+                checks.append(
+                    (
+                        f"{present} AND ({value} < TIMESTAMP '{_TS_MIN}' OR {value} >= TIMESTAMP '{_TS_MAX}')",
+                        name,
+                        f"'is out of range ({_TS_MIN[:4]}-{_TS_MAX[:4]}): ' || {raw} || '; check --ts-format'",
+                    )
+                )
+        bad_col = "CASE " + " ".join(f"WHEN {c} THEN {n}" for c, n, _ in checks) + " END" if checks else "NULL"
+        reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, _, r in checks) + " END" if checks else "NULL"
+        props = self._props_sql()
+        dedup = self._dedup_sql()
+        raw_json = (
+            "CAST(to_json(struct_pack(" + ", ".join(f"{_q(n)} := {_q(n)}" for n in schema.names) + ")) AS VARCHAR)"
+        )
+        return (
+            f"WITH v AS (SELECT {', '.join(values)}, {props} AS _props, _row, "
+            f"{bad_col} AS _bad_column, {reason} AS _reason, "
+            f"CASE WHEN {bad_col} IS NOT NULL THEN {raw_json} END AS _raw FROM _ll_batch) "
+            f"SELECT *, {dedup} AS _dedup FROM v"
+        )
+
+    def _props_sql(self) -> str:
+        if not self.props:
+            return "MAP(CAST([] AS VARCHAR[]), CAST([] AS VARCHAR[]))"
+        keys = ", ".join(_lit(p) for p in self.props)
+        vals = ", ".join(f"CAST({_q(p)} AS VARCHAR)" for p in self.props)
+        return f"MAP([{keys}], [{vals}])"
+
+    def _dedup_sql(self) -> str:
+        parts = []
+        for col in self.contract.columns:
+            if col.name == self.contract.id_column:
+                continue
+            ref = _q(col.name)
+            text = f"CAST(epoch_us({ref}) AS VARCHAR)" if col.kind == "timestamp" else f"CAST({ref} AS VARCHAR)"
+            parts.append(f"coalesce({text}, {_NULL})")
+        parts += [f"{_lit(p + '=')} || CAST(_props[{_lit(p)}] AS VARCHAR)" for p in self.props]
+        row_hash = f"concat_ws({_SEP}, {', '.join(parts)})"
+        if self.contract.id_column:
+            idc = _q(self.contract.id_column)
+            row_hash = f"CASE WHEN {idc} IS NOT NULL THEN 'id' || {_SEP} || {idc} ELSE {row_hash} END"
+        return f"CAST(md5_number_lower({row_hash}) >> 1 AS BIGINT)"
+
+    # -- running ----------------------------------------------------------------------------------------
+    def validate(self, batch: pa.RecordBatch, first_row: int) -> tuple[pa.Table, pa.Table]:
+        """Return ``(valid rows in output_schema, rejected rows in REJECT_SCHEMA)``."""
+        if batch.schema != self.schema:
+            batch = _conform(batch, self.schema, self.source)
+        rows = pa.array(range(first_row, first_row + batch.num_rows), pa.int64())
+        table = pa.Table.from_batches([batch]).append_column("_row", rows)
+        self.con.register("_ll_batch", table)
+        try:
+            out = self.con.execute(self.sql).fetch_arrow_table()
+        finally:
+            self.con.unregister("_ll_batch")
+        bad = pc.is_valid(out["_bad_column"])
+        good = out.filter(pc.invert(bad)).select(self.out_schema.names).cast(self.out_schema)
+        rejected = out.filter(bad)
+        rejects = pa.table(
+            {
+                "source": pa.array([self.source] * rejected.num_rows, pa.string()),
+                "row": rejected["_row"],
+                "column": rejected["_bad_column"],
+                "reason": rejected["_reason"],
+                "raw": rejected["_raw"],
+            },
+            schema=REJECT_SCHEMA,
+        )
+        return good, rejects
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, source: str) -> pa.RecordBatch:
+    """Bring a later batch to the first batch's columns (JSON lines may omit keys or add new ones)."""
+    extra = sorted(set(batch.schema.names) - set(schema.names))
+    if extra:
+        raise SourceError(f"{source}: column(s) {extra} first appear after the first rows; put them in every row")
+    cols = []
+    for field in schema:
+        if field.name not in batch.schema.names:
+            cols.append(pa.nulls(batch.num_rows, field.type))
+            continue
+        try:
+            cols.append(pc.cast(batch.column(field.name), field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SourceError(f"{source}: column {field.name!r} changes type within the file: {exc}") from exc
+    return pa.RecordBatch.from_arrays(cols, schema=schema)
+
+
+def _check_type(source: str, col: Column, arrow_type: pa.DataType, time: TimeOptions) -> None:
+    """Whole-column type problems are a source error (every row would fail), not a quarantine."""
+    numeric = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
+    if col.kind == "timestamp" and numeric and time.ts_format not in _EPOCH_SCALE:
+        raise SourceError(
+            f"{source}: column {col.name!r} holds numbers ({arrow_type}); pass --ts-format epoch_s, epoch_ms "
+            "or epoch_us to read them as Unix times"
+        )
+    if col.kind == "float" and not (numeric or pa.types.is_string(arrow_type) or pa.types.is_null(arrow_type)):
+        raise SourceError(f"{source}: column {col.name!r} has type {arrow_type}; expected numbers")
+
+
+def _timestamp_sql(ref: str, arrow_type: pa.DataType, time: TimeOptions) -> str:
+    naive_tz, date_tz = _lit(time.naive_tz), _lit(time.date_tz)
+
+    def from_naive(expr: str, tz: str) -> str:
+        return f"timezone('UTC', timezone({tz}, CAST({expr} AS TIMESTAMP)))"
+
+    fmt = time.ts_format
+    if pa.types.is_timestamp(arrow_type):
+        if arrow_type.tz is not None:
+            return f"timezone('UTC', {ref})"
+        return f"CAST({ref} AS TIMESTAMP)" if time.naive_tz == "UTC" else from_naive(ref, naive_tz)
+    if pa.types.is_date(arrow_type):
+        return from_naive(ref, date_tz)
+    numeric = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
+    if fmt in _EPOCH_SCALE:
+        number = f"CAST({ref} AS DOUBLE)" if numeric else f"TRY_CAST(trim({ref}) AS DOUBLE)"
+        return f"make_timestamp(CAST(round({number} * {_EPOCH_SCALE[fmt]}) AS BIGINT))"
+    text = f"trim(CAST({ref} AS VARCHAR))"
+    if fmt == "auto":
+        return f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))"
+    if fmt == "date":
+        return from_naive(f"TRY_STRPTIME({text}, '%Y-%m-%d')", date_tz)
+    if "%" not in fmt:
+        raise SourceError(
+            f"unknown --ts-format {fmt!r}; use auto, date, epoch_s, epoch_ms, epoch_us or a strptime pattern"
+        )
+    parsed = f"TRY_STRPTIME({text}, {_lit(fmt)})"
+    if "%z" in fmt or "%Z" in fmt:
+        return f"timezone('UTC', {parsed})"
+    return from_naive(parsed, naive_tz)

@@ -1,0 +1,273 @@
+"""A workspace: one warehouse (any Ibis backend), its reporting time zone and week start, and its tables.
+
+Open one with :meth:`Workspace.open`: a path opens (or creates) an embedded DuckDB file, ``":memory:"`` a
+throw-away one, a URL goes through :func:`ibis.connect`, and an Ibis backend object is used as it is (a PySpark
+connection makes a Spark workspace in the session's current database).
+
+The reporting time zone and week start are fixed when the workspace is created — the rollups store local day
+numbers — and reopening with a different zone is an error rather than a silent shift of every day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from liuliang.errors import WorkspaceError
+from liuliang.warehouse import periods
+from liuliang.warehouse import tables as T
+from liuliang.warehouse.engine import Engine
+
+if TYPE_CHECKING:
+    from liuliang.ingest.report import IngestReport
+
+DEFAULT_PATH = "liuliang.duckdb"
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    tz: str = "UTC"
+    week_start: str = "monday"
+
+    def __post_init__(self) -> None:
+        periods.check_tz(self.tz)
+        object.__setattr__(self, "week_start", periods.check_week_start(self.week_start))
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    """What ``liuliang info`` prints: where the data lives and what is in it."""
+
+    location: str
+    engine: str
+    settings: WorkspaceSettings
+    tables: tuple[TableInfo, ...]
+    users: int
+    first_ts: dt.datetime | None
+    last_ts: dt.datetime | None
+    quarantined: int
+    ingests: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "engine": self.engine,
+            "tz": self.settings.tz,
+            "week_start": self.settings.week_start,
+            "tables": {t.name: t.rows for t in self.tables},
+            "users": self.users,
+            "first_ts": self.first_ts.isoformat() if self.first_ts else None,
+            "last_ts": self.last_ts.isoformat() if self.last_ts else None,
+            "quarantined": self.quarantined,
+            "ingests": self.ingests,
+        }
+
+
+@dataclass
+class Workspace:
+    """The warehouse plus its settings. Metrics and models take a workspace and read its tables."""
+
+    engine: Engine
+    settings: WorkspaceSettings
+    location: str = ""
+    _segments_cache: dict[tuple[int, int], list[periods.OffsetSegment]] = field(default_factory=dict, repr=False)
+
+    # -- opening ----------------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        target: str | Path | ibis.BaseBackend | None = None,
+        *,
+        tz: str | None = None,
+        week_start: str | None = None,
+    ) -> Workspace:
+        """Open or create a workspace; ``tz``/``week_start`` are required to match an existing one."""
+        engine, location = _engine_for(target)
+        ws = cls(engine, WorkspaceSettings(), location)
+        ws._init_tables(tz, week_start)
+        if not engine.transactional:
+            ws.repair()
+        return ws
+
+    def _init_tables(self, tz: str | None, week_start: str | None) -> None:
+        for name in (T.META, T.INGESTS, T.USER_KEYS, T.QUARANTINE, T.EVENTS, T.USER_DAY, T.USER_DAY_EVENT):
+            self.engine.ensure_table(name, T.SCHEMAS[name])
+        stored = {r["key"]: r["value"] for r in self.engine.to_arrow(self.engine.table(T.META)).to_pylist()}
+        if not stored:
+            settings = WorkspaceSettings(tz or "UTC", week_start or "monday")
+            rows = {"tz": settings.tz, "week_start": settings.week_start, "format": "1"}
+            self.engine.append(T.META, ibis.memtable({"key": list(rows), "value": list(rows.values())}))
+        else:
+            settings = WorkspaceSettings(stored["tz"], stored["week_start"])
+            if tz is not None and tz != settings.tz:
+                raise WorkspaceError(
+                    f"{self.location}: workspace reports in {settings.tz}; its rollups hold {settings.tz} days, "
+                    f"so it cannot be opened with --tz {tz} (use a new workspace for another zone)"
+                )
+            if week_start is not None and periods.check_week_start(week_start) != settings.week_start:
+                raise WorkspaceError(
+                    f"{self.location}: workspace weeks start on {settings.week_start}, not {week_start}"
+                )
+        self.settings = settings
+
+    # -- tables -----------------------------------------------------------------------------------------
+    def table(self, name: str) -> ir.Table:
+        """A warehouse table as an Ibis expression (lazy; nothing runs until you execute it)."""
+        if not self.engine.has_table(name):
+            raise WorkspaceError(f"{self.location}: no table {name!r} yet (ingest it first)")
+        return self.engine.table(name)
+
+    def has_table(self, name: str) -> bool:
+        return self.engine.has_table(name)
+
+    def events(self) -> ir.Table:
+        """Events with the string ``user_id`` joined back (group on ``user_key`` for speed)."""
+        ev = self.table(T.EVENTS)
+        return ev.join(self.table(T.USER_KEYS).select("user_key", "user_id"), "user_key")
+
+    def user_day(self) -> ir.Table:
+        return self.table(T.USER_DAY)
+
+    def user_day_event(self) -> ir.Table:
+        return self.table(T.USER_DAY_EVENT)
+
+    def offset_segments(self, lo: dt.datetime, hi: dt.datetime) -> list[periods.OffsetSegment]:
+        """The reporting zone's UTC offsets between two instants (cached per day range)."""
+        key = (lo.toordinal(), hi.toordinal())
+        if key not in self._segments_cache:
+            self._segments_cache[key] = periods.offset_segments(self.settings.tz, lo, hi)
+        return self._segments_cache[key]
+
+    def local_day(self, ts: ir.TimestampValue, lo: dt.datetime, hi: dt.datetime) -> ir.IntegerValue:
+        """Local day number of a naive-UTC timestamp column whose values lie in ``[lo, hi]``."""
+        return periods.local_day(ts, self.offset_segments(lo, hi))
+
+    # -- writing ----------------------------------------------------------------------------------------
+    def ingest(self, source: Any, table: str = "events", **options: Any) -> IngestReport:
+        """Validate and load ``source`` into ``table``; see :class:`liuliang.ingest.IngestSpec` for options."""
+        from liuliang.ingest.loader import IngestSpec, ingest
+
+        return ingest(self, source, IngestSpec(table=table, **options))
+
+    def committed_ingest(self) -> int:
+        """Id of the last ingest that logged its commit (0 for an empty workspace)."""
+        log = self.engine.table(T.INGESTS)
+        value = self.engine.to_arrow(log.aggregate(m=log.ingest_id.max()))["m"][0].as_py()
+        return int(value or 0)
+
+    def repair(self) -> bool:
+        """Remove rows written by ingests that never committed, and rebuild rollups if events changed.
+
+        Needed only on engines without transactions (Spark); harmless elsewhere. Returns True if it repaired.
+        """
+        from liuliang.warehouse import rollup
+
+        committed = self.committed_ingest()
+        repaired: list[str] = []
+        for name in T.VERSIONED:
+            if not self.engine.has_table(name):
+                continue
+            t = self.engine.table(name)
+            stray = self.engine.to_arrow(t.filter(t._ingest > committed).count().name("n").as_table())
+            if stray["n"][0].as_py():
+                self.engine.rewrite(name, t.filter(t._ingest <= committed))
+                repaired.append(name)
+        if repaired and any(n in (T.EVENTS, *T.ROLLUPS) for n in repaired):
+            rollup.rebuild(self.engine)
+        return bool(repaired)
+
+    def rebuild_rollups(self) -> None:
+        from liuliang.warehouse import rollup
+
+        with self.engine.transaction():
+            rollup.rebuild(self.engine)
+
+    # -- describing -------------------------------------------------------------------------------------
+    def info(self) -> WorkspaceInfo:
+        names = [
+            n
+            for n in (
+                T.EVENTS,
+                T.USERS,
+                T.INCENTIVES,
+                T.ASSIGNMENTS,
+                T.USER_KEYS,
+                T.USER_DAY,
+                T.USER_DAY_EVENT,
+                T.QUARANTINE,
+                T.INGESTS,
+            )
+            if self.engine.has_table(n)
+        ]
+        counts = {n: int(self.engine.table(n).count().to_pyarrow().as_py()) for n in names}
+        ev = self.engine.table(T.EVENTS)
+        span = self.engine.to_arrow(ev.aggregate(lo=ev.ts.min(), hi=ev.ts.max()))
+        return WorkspaceInfo(
+            location=self.location,
+            engine=self.engine.name,
+            settings=self.settings,
+            tables=tuple(TableInfo(n, counts[n]) for n in names),
+            users=counts.get(T.USER_KEYS, 0),
+            first_ts=span["lo"][0].as_py(),
+            last_ts=span["hi"][0].as_py(),
+            quarantined=counts.get(T.QUARANTINE, 0),
+            ingests=counts.get(T.INGESTS, 0),
+        )
+
+    def quarantine(self) -> pa.Table:
+        """Rejected rows with their source, row number, column and reason."""
+        q = self.table(T.QUARANTINE)
+        return self.engine.to_arrow(q.order_by(["_ingest", "source", "row"]))
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _engine_for(target: str | Path | ibis.BaseBackend | None) -> tuple[Engine, str]:
+    from liuliang.warehouse.duckdb import DuckDBEngine, connect_duckdb
+
+    if target is None:
+        target = DEFAULT_PATH
+    if isinstance(target, str | Path):
+        text = str(target)
+        if "://" in text and not text.startswith("duckdb://"):
+            return _engine_for(ibis.connect(text))
+        path = text.removeprefix("duckdb://") or ":memory:"
+        return DuckDBEngine(connect_duckdb(path)), path
+    backend = getattr(target, "name", None)
+    if backend == "duckdb":
+        target.raw_sql("SET TimeZone = 'UTC'")
+        return DuckDBEngine(target), "duckdb connection"
+    if backend == "pyspark":
+        from liuliang.warehouse.spark import SparkEngine
+
+        tz = target._session.conf.get("spark.sql.session.timeZone")
+        if tz != "UTC":
+            raise WorkspaceError(
+                f"the Spark session time zone is {tz}; liuliang stores naive UTC times and needs "
+                "spark.sql.session.timeZone=UTC (liuliang.warehouse.spark.local_spark_session sets it)"
+            )
+        db = target._session.catalog.currentDatabase()
+        return SparkEngine(target), f"spark database {db}"
+    raise WorkspaceError(
+        f"cannot use a {type(target).__name__} as a workspace: pass a DuckDB path, a URL or an Ibis "
+        "DuckDB/PySpark backend"
+    )
