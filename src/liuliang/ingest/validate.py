@@ -203,7 +203,7 @@ class BatchValidator:
         if batch.schema != self.schema:
             batch = _conform(batch, self.schema, self.source)
         rows = pa.array(range(first_row, first_row + batch.num_rows), pa.int64())
-        table = pa.Table.from_batches([batch]).append_column("_row", rows)
+        table = _naive_utc(pa.Table.from_batches([batch])).append_column("_row", rows)
         self.con.register("_ll_batch", table)
         try:
             out = self.con.execute(self.sql).fetch_arrow_table()
@@ -226,6 +226,14 @@ class BatchValidator:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _naive_utc(table: pa.Table) -> pa.Table:
+    """Zoned Arrow timestamps hold UTC instants already; dropping the zone is free, converting in SQL is not."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            table = table.set_column(i, field.name, table.column(i).cast(pa.timestamp(field.type.unit)))
+    return table
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, source: str) -> pa.RecordBatch:
@@ -265,8 +273,8 @@ def _timestamp_sql(ref: str, arrow_type: pa.DataType, time: TimeOptions) -> str:
 
     fmt = time.ts_format
     if pa.types.is_timestamp(arrow_type):
-        if arrow_type.tz is not None:
-            return f"timezone('UTC', {ref})"
+        if arrow_type.tz is not None:  # stripped to naive UTC in Arrow before the SQL runs (see _naive_utc)
+            return f"CAST({ref} AS TIMESTAMP)"
         return f"CAST({ref} AS TIMESTAMP)" if time.naive_tz == "UTC" else from_naive(ref, naive_tz)
     if pa.types.is_date(arrow_type):
         return from_naive(ref, date_tz)
@@ -276,7 +284,8 @@ def _timestamp_sql(ref: str, arrow_type: pa.DataType, time: TimeOptions) -> str:
         return f"make_timestamp(CAST(round({number} * {_EPOCH_SCALE[fmt]}) AS BIGINT))"
     text = f"trim(CAST({ref} AS VARCHAR))"
     if fmt == "auto":
-        return f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))"
+        # epoch_us of a TIMESTAMPTZ is its UTC instant: no ICU calendar work per row, unlike timezone('UTC', x).
+        return f"make_timestamp(epoch_us(TRY_CAST({text} AS TIMESTAMPTZ)))"
     if fmt == "date":
         return from_naive(f"TRY_STRPTIME({text}, '%Y-%m-%d')", date_tz)
     if "%" not in fmt:

@@ -44,7 +44,7 @@ _HANS_TASK_VERB_OBJECTS: dict[str, tuple[str, ...]] = {
     "查": ("我的快递到哪了", "明天去武汉的车次", "附近的药店"),
 }
 
-_HANS_CHAT_PREFIX = ("", "你好，", "嗨，", "请问", "我想知道")
+_HANS_CHAT_PREFIX = ("", "你好，", "嗨，", "小助手，", "喂，")
 _HANS_CHAT = (
     "今天天气怎么样",
     "明天会下雨吗",
@@ -74,7 +74,7 @@ _HANT_TASK_VERB_OBJECTS: dict[str, tuple[str, ...]] = {
     "預約": ("明天的剪髮", "週六的健康檢查"),
     "查": ("我的包裹到哪了", "附近的藥局"),
 }
-_HANT_CHAT_PREFIX = ("", "你好，", "請問")
+_HANT_CHAT_PREFIX = ("", "你好，", "嗨，")
 _HANT_CHAT = (
     "今天天氣怎麼樣",
     "明天會下雨嗎",
@@ -105,7 +105,7 @@ _EN_TASK_VERB_OBJECTS: dict[str, tuple[str, ...]] = {
     "buy": ("new year gifts", "a box of fruit", "groceries for tomorrow", "flowers for my mom"),
     "track": ("my parcel", "my food order"),
 }
-_EN_CHAT_PREFIX = ("", "hey, ", "hi, ", "so ")
+_EN_CHAT_PREFIX = ("", "hey, ", "hi, ", "ok, ")
 _EN_CHAT = (
     "tell me a joke",
     "what's the weather like today",

@@ -31,17 +31,19 @@ class _DuckDBStage(StageWriter):
     def __init__(self, engine: DuckDBEngine, name: str, schema: pa.Schema) -> None:
         self.engine, self.name = engine, name
         self.raw = engine.raw
-        empty = schema.empty_table()
-        self.raw.register("_ll_stage_empty", empty)
-        self.raw.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM _ll_stage_empty')
-        self.raw.unregister("_ll_stage_empty")
+        # Explicit DDL, not CREATE TABLE AS SELECT from an empty Arrow table: in DuckDB 1.5, rows inserted
+        # (>= one row group) into a table made that way inside a transaction are not visible afterwards.
+        columns = ", ".join(
+            f'"{col}" {engine.type_sql(dtype)}' for col, dtype in ibis.Schema.from_pyarrow(schema).items()
+        )
+        self.raw.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" ({columns})')
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
         self.raw.register("_ll_stage_batch", pa.Table.from_batches([batch]))
         try:
-            self.raw.execute(f'INSERT INTO "{self.name}" BY NAME SELECT * FROM _ll_stage_batch')
+            self.raw.execute(f'INSERT INTO "{self.name}" BY NAME SELECT * FROM _ll_stage_batch').fetchall()
         finally:
             self.raw.unregister("_ll_stage_batch")
 
@@ -77,11 +79,12 @@ class DuckDBEngine(Engine):
     def drop_temp(self, name: str) -> None:
         self.raw.execute(f'DROP TABLE IF EXISTS temp."{name}"')
 
+    def type_sql(self, dtype: object) -> str:
+        return self.con.compiler.type_mapper.from_ibis(ibis.dtype(dtype)).sql("duckdb")
+
     def add_columns(self, name: str, columns: dict[str, str]) -> None:
         for col, dtype in columns.items():
-            sql_type = ibis.dtype(dtype)
-            type_sql = self.con.compiler.type_mapper.from_ibis(sql_type).sql("duckdb")
-            self.raw.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {type_sql}')
+            self.raw.execute(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {self.type_sql(dtype)}')
 
     def delete_matching(self, name: str, keys: ir.Table, on: list[str]) -> None:
         cond = " AND ".join(f't."{c}" = k."{c}"' for c in on)

@@ -49,7 +49,11 @@ def _merge(engine: Engine, name: str, delta: ir.Table, keys: list[str], day_rang
     existing = engine.table(name)
     delta = conform(delta, existing.schema())
     lo, hi = day_range
-    touched = existing.filter(existing.day.between(lo, hi)).semi_join(delta, keys)
+    in_range = existing.filter(existing.day.between(lo, hi))
+    if engine.to_arrow(in_range.limit(1).count().name("n").as_table())["n"][0].as_py() == 0:
+        engine.append(name, delta.order_by(keys[:2]))  # new days only (the usual daily load): nothing to merge
+        return
+    touched = in_range.semi_join(delta, keys)
     both = touched.union(delta, distinct=False)
     merged = both.group_by(keys).aggregate(
         events=both.events.sum(),

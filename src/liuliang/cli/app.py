@@ -1,0 +1,63 @@
+"""The ``liuliang`` command: one Typer app, one module per command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from liuliang.cli import demo, generate, info, ingest
+from liuliang.cli.common import print_error
+from liuliang.errors import LiuliangError, RejectedRowsError
+
+app = typer.Typer(
+    name="liuliang",
+    help="留量 — did the subsidy buy habits, or only visits? Retention and incentive analytics.",
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command(rich_help_panel="Start here")(demo.demo)
+app.command(rich_help_panel="Data")(generate.generate)
+app.command(rich_help_panel="Data")(ingest.ingest)
+app.command(rich_help_panel="Data")(info.info)
+app.command(rich_help_panel="Data")(info.quarantine)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show the full traceback on errors."),
+) -> None:
+    """Global options (``--debug`` is read by :func:`main` before the command runs)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: errors become one red line on stderr and exit code 2 (1 for quarantined rows)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]  # accepted before or after the command name
+    try:
+        app(args=args, standalone_mode=False)
+    except RejectedRowsError as exc:
+        print_error(exc)
+        sys.exit(1)
+    except LiuliangError as exc:
+        if debug:
+            raise
+        print_error(exc)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if debug:
+            raise
+        print_error(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")
+        sys.exit(2)
