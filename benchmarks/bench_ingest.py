@@ -80,7 +80,8 @@ def split_last_day(events_glob: str, out: Path) -> tuple[Path, Path]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute(
-        f"CREATE VIEW ev AS SELECT *, CAST((epoch(ts) + 8 * 3600) // 86400 AS INTEGER) AS _d FROM read_parquet('{events_glob}')"
+        "CREATE VIEW ev AS SELECT *, CAST((epoch(ts) + 8 * 3600) // 86400 AS INTEGER) AS _d "
+        f"FROM read_parquet('{events_glob}')"
     )
     last = con.execute("SELECT max(_d) FROM ev").fetchone()[0]
     base, day = out / "base.parquet", out / "last_day.parquet"

@@ -143,9 +143,7 @@ def test_schemas(small: Path) -> None:
     assert {k: courier_truth.get(k) for k in TRUTH_COURIER_COLUMNS} == TRUTH_COURIER_COLUMNS
     params = json.loads((small / "truth/params.json").read_text(encoding="utf-8"))
     assert params["config"]["seed"] == SMALL.seed
-    assert {"hunter_share", "hazard_hunter", "hazard_task", "effect_task", "effect_hunter"} <= set(
-        params["consumers"]
-    )
+    assert {"hunter_share", "hazard_hunter", "hazard_task", "effect_task", "effect_hunter"} <= set(params["consumers"])
 
 
 def test_row_contents(small: Path) -> None:
@@ -172,6 +170,27 @@ def test_row_contents(small: Path) -> None:
     assert (cards.cost == np.where(cards.redeemed_ts.notna(), cards.value, 0.0)).all()
     packets = inc[inc.kind == "red_packet"]
     assert packets.value.between(0.5, 8.88).all() and (packets.cost == packets.value).all()
+    # every redemption is an event at the same instant: an order for cards, a redeem event for red packets
+    orders = set(zip(ev.user_id[ev.event == "order"], ev.ts[ev.event == "order"], strict=True))
+    redeemed = cards[cards.redeemed_ts.notna()]
+    assert all(k in orders for k in zip(redeemed.user_id, redeemed.redeemed_ts, strict=True))
+    redeems = ev[ev.event == "redeem_red_packet"]
+    assert set(zip(packets.user_id, packets.redeemed_ts, strict=True)) == set(
+        zip(redeems.user_id, redeems.ts, strict=True)
+    )
+    # card plans: "immediate" redeems on the acquisition day, "deadline" only in the last 3 days before expiry
+    truth = pd.read_parquet(small / "truth/users.parquet").set_index("user_id")
+    cards = cards.set_index("user_id").join(truth[["card_plan", "card_expiry_day", "acq_day"]])
+    assert len(cards) == (truth.channel == "free_order").sum()
+    red_day = pd.Series(local_day(cards.redeemed_ts.dropna(), SMALL), index=cards.redeemed_ts.dropna().index)
+    immediate = cards.card_plan == "immediate"
+    assert cards.redeemed_ts[immediate].notna().all()
+    assert (red_day[immediate[immediate].index] == cards.acq_day[immediate]).all()
+    deadline = cards[(cards.card_plan == "deadline") & cards.redeemed_ts.notna()]
+    gap = deadline.card_expiry_day - red_day.loc[deadline.index]
+    assert len(deadline) > 0 and gap.between(0, 2).all()
+    expiry_day = local_day(cards.expires_ts, SMALL)
+    assert (expiry_day == cards.card_expiry_day).all()
 
 
 # -------------------------------------------------------------------------------------- determinism
@@ -196,9 +215,16 @@ def test_content_does_not_depend_on_chunk_users(small: Path, tmp_path: Path) -> 
         assert pq.read_table(small / rel).equals(pq.read_table(tmp_path / rel)), rel
 
 
-def test_seed_changes_the_world(small: Path, tmp_path: Path) -> None:
-    generate_world(dataclasses.replace(SMALL, seed=SMALL.seed + 1, courier_share=0.0), tmp_path)
+def test_seed_changes_the_world_and_progress_is_reported(small: Path, tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    cfg = dataclasses.replace(SMALL, seed=SMALL.seed + 1, courier_share=0.0, experiment=False)
+    manifest = generate_world(cfg, tmp_path, progress=lambda done, total: calls.append((done, total)))
     assert not pq.read_table(small / "users.parquet").equals(pq.read_table(tmp_path / "users.parquet"))
+    assert calls and calls[-1][0] == calls[-1][1] and [c[0] for c in calls] == list(range(1, len(calls) + 1))
+    assert manifest.n_couriers == 0 and pq.read_table(manifest.courier_events[0]).num_rows == 0
+    assert manifest.n_assignments == 0
+    assert not (pd.read_parquet(tmp_path / "incentives.parquet").kind == "points").any()
+    assert manifest.n_events == sum(pq.read_metadata(p).num_rows for p in manifest.events)
 
 
 # ------------------------------------------------------------------------------------ calendar / time

@@ -46,9 +46,12 @@ def planted_truth(world: Path) -> dict[tuple[str, int], float]:
     path = world / "truth" / "channel_retention.parquet"
     if not path.exists():
         return {}
-    rows = pq.read_table(path).to_pylist()
-    rate_col = next(c for c in rows[0] if c not in ("channel", "day", "n_observable", "n_users")) if rows else ""
-    return {(r["channel"], int(r["day"])): float(r[rate_col]) for r in rows if int(r["day"]) in DAYS}
+    rows = pq.read_table(path, columns=["channel", "day", "expected_share"]).to_pylist()
+    return {
+        (r["channel"], int(r["day"])): float(r["expected_share"])
+        for r in rows
+        if int(r["day"]) in DAYS and r["expected_share"] is not None
+    }
 
 
 def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:

@@ -56,6 +56,6 @@ def generate(
         return
     grid = Table(title=f"world written to {out_dir}", title_justify="left", show_header=False)
     for key, value in data.items():
-        if key != "config":
-            grid.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+        if key.startswith("n_"):
+            grid.add_row(key[2:].replace("_", " "), f"{value:,}")
     out.print(grid)

@@ -173,7 +173,8 @@ def labelled_texts() -> pa.Table:
     """Every text the generator can emit with its true ``label`` ("task" | "chat") and ``script``.
 
     For tests and benchmarks of habit classifiers: the label is the template the string was built from,
-    so it is ground truth, not a heuristic. Every text is distinct (a test checks it), so a text alone determines its label and script.
+    so it is ground truth, not a heuristic. Every text is distinct (a test checks it), so a text alone
+    determines its label and script.
     """
     pools = text_pools()
     labels, scripts = [], []

@@ -230,8 +230,9 @@ class ConsumerParams:
     """Every true parameter of the consumer model; tuples are indexed by :data:`CHANNELS`.
 
     Calibrated (by the exact formula, not by simulation) so the channels' day-7/day-30 retention lands
-    where the press put it: red_packet D7 ≈ 17%, D30 ≈ 11%; free_order D7 ≈ 27%; organic D7 ≈ 35%;
-    social_share D7 ≈ 10%, D30 ≈ 4%.
+    where the press put it: red_packet D7 ≈ 17%, D30 ≈ 11%; free_order D7 ≈ 27%; organic D7 ≈ 37%;
+    social_share D7 ≈ 11%, D30 ≈ 4%. Hunters' hazard Beta(1, 2) gives the power-law tail, habitual task
+    users (hazard 0) the floor.
     """
 
     # acquisition intensity (relative users per local day)
@@ -380,8 +381,10 @@ class HourProfile:
 
 #: Consumers: night lull, lunch peak (11-13h) and evening peak (18-21h).
 CONSUMER_HOURS = HourProfile(
-    (1.0, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 3.5, 4.0, 4.5, 6.0)
-    + (7.0, 5.5, 4.0, 3.8, 4.0, 5.0, 6.5, 7.5, 7.5, 6.5, 4.5, 2.5)
+    (
+        *(1.0, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.5, 3.5, 4.0, 4.5, 6.0),  # 00-11h
+        *(7.0, 5.5, 4.0, 3.8, 4.0, 5.0, 6.5, 7.5, 7.5, 6.5, 4.5, 2.5),  # 12-23h
+    )
 )
 
 
@@ -596,209 +599,310 @@ def _first_per_user(ud_idx: np.ndarray, users_of_ud: np.ndarray) -> np.ndarray:
 def _order_amounts(rng: np.random.Generator, n: int, p: ConsumerParams) -> np.ndarray:
     ticket = rng.random(n) < p.ticket_share
     z = rng.standard_normal(n)
-    amount = np.where(
-        ticket, p.ticket_median * np.exp(p.ticket_sigma * z), p.food_median * np.exp(p.food_sigma * z)
-    )
+    amount = np.where(ticket, p.ticket_median * np.exp(p.ticket_sigma * z), p.food_median * np.exp(p.food_sigma * z))
     return np.round(amount, 2)
 
 
-def simulate_consumers(ctx: WorldContext, block: int, acq_day: np.ndarray, channel: np.ndarray) -> ConsumerBlock:
-    """Simulate one block of users (their whole window), exactly and vectorised.
+@dataclass(frozen=True)
+class _Users:
+    """One block's users: acquisition, latent type and parameters, experiment arm, free-order card."""
 
-    The draw order below is part of the output's definition: reordering draws changes the world.
-    """
-    cfg, p, cal, clock = ctx.config, ctx.params, ctx.calendar, ctx.clock
-    rng = _rng(cfg.seed, _STREAM_CONSUMERS, block)
-    n, n_days = len(acq_day), cfg.days
-    first_user = block * BLOCK_USERS
+    acq: np.ndarray  # local day index
+    ch: np.ndarray  # channel code
+    hunter: np.ndarray
+    habitual: np.ndarray
+    hazard: np.ndarray
+    lam: np.ndarray
+    mu: np.ndarray
+    script: np.ndarray  # index into texts.SCRIPTS
+    cac: np.ndarray
+    in_exp: np.ndarray
+    treated: np.ndarray
+    reduction: np.ndarray  # treated hazard = hazard * (1 - reduction)
+    hazard_eff: np.ndarray  # the hazard the user actually lives with
+    has_card: np.ndarray
+    expiry: np.ndarray  # card expiry day index (-1 without a card)
+    plan: np.ndarray  # index into CARD_PLANS (-1 without a card)
+    bump_day: np.ndarray  # deadline plan: the day the user comes back to redeem (-1: does not)
+
+    @property
+    def deadline(self) -> np.ndarray:
+        return self.plan == 1
+
+
+def _choice(rng: np.random.Generator, probs: tuple[float, ...], n: int) -> np.ndarray:
+    """Categorical draws with (normalised) ``probs``."""
+    idx = np.searchsorted(np.cumsum(probs), rng.random(n) * sum(probs), side="right")
+    return np.minimum(idx, len(probs) - 1)
+
+
+def _card_expiry(acq: np.ndarray, has_card: np.ndarray, u: np.ndarray, cal: Calendar, p: ConsumerParams) -> np.ndarray:
+    """Each listed expiry at least 3 days after acquisition is taken with ``card_first_expiry_prob``, the last
+    one always; a card acquired too late for all of them expires ``card_fallback_days`` after acquisition."""
+    expiry = np.full(len(acq), -1, dtype=np.int64)
+    pending = has_card.copy()
+    for i, e in enumerate(cal.card_expiries):
+        ok = pending & (acq + 3 <= e)
+        if i < len(cal.card_expiries) - 1:
+            ok &= u < p.card_first_expiry_prob
+        expiry = np.where(ok, e, expiry)
+        pending &= ~ok
+    return np.where(pending, acq + p.card_fallback_days, expiry)
+
+
+def _draw_users(rng: np.random.Generator, ctx: WorldContext, acq_day: np.ndarray, channel: np.ndarray) -> _Users:
+    cfg, p, cal = ctx.config, ctx.params, ctx.calendar
+    n = len(acq_day)
     acq = acq_day.astype(np.int64)
     ch = channel.astype(np.int64)
-
-    # --- latent parameters -----------------------------------------------------------------------------
     hunter = rng.random(n) < np.asarray(p.hunter_share)[ch]
     habitual = ~hunter & (rng.random(n) < np.asarray(p.habit_share_of_task)[ch])
     hazard = np.where(hunter, p.hazard_hunter.draw(rng, n), p.hazard_task.draw(rng, n))
     hazard = np.where(habitual, 0.0, np.minimum(hazard, 1.0 - 1e-9))
     lam = np.where(hunter, p.activity_hunter.draw(rng, n), p.activity_task.draw(rng, n))
     mu = np.where(hunter, p.events_hunter.draw(rng, n), p.events_task.draw(rng, n))
-    script = np.searchsorted(np.cumsum(p.script_mix), rng.random(n) * sum(p.script_mix), side="right")
-    script = np.minimum(script, len(p.script_mix) - 1)
+    script = _choice(rng, p.script_mix, n)
     z = rng.standard_normal(n)
     cac = np.round(np.asarray(p.cac_mean)[ch] * np.exp(p.cac_sigma * z - p.cac_sigma**2 / 2), 2)
 
     in_exp = cfg.experiment & (acq >= cal.exp_lo) & (acq < cal.exp_hi)
     treated = in_exp & (rng.random(n) < p.treatment_share)
     reduction = np.where(hunter, p.effect_hunter, p.effect_task)
-    hazard_eff = np.where(treated, hazard * (1.0 - reduction), hazard)
 
-    # --- free-order cards ------------------------------------------------------------------------------
     has_card = ch == FREE_ORDER
-    u_exp = rng.random(n)
-    expiry = np.full(n, -1, dtype=np.int64)
-    open_dates = [e for e in cal.card_expiries]
-    pending = has_card.copy()
-    for i, e in enumerate(open_dates):
-        ok = pending & (acq + 3 <= e)
-        if i < len(open_dates) - 1:
-            ok &= u_exp < p.card_first_expiry_prob
-        expiry = np.where(ok, e, expiry)
-        pending &= ~ok
-    expiry = np.where(pending, acq + p.card_fallback_days, expiry)
-    plan = np.searchsorted(np.cumsum(p.card_plan_probs), rng.random(n) * sum(p.card_plan_probs), side="right")
-    plan = np.where(has_card, np.minimum(plan, len(CARD_PLANS) - 1), -1)
-    deadline = plan == 1
-    u_bump = rng.random(n)
-    cum_bump = np.cumsum(p.bump_probs)
-    bump_j = np.searchsorted(cum_bump, u_bump, side="right")  # == len(bump_probs): did not come back
-    bump_day = np.where(deadline & (bump_j < len(p.bump_probs)), expiry - bump_j, -1)
+    expiry = _card_expiry(acq, has_card, rng.random(n), cal, p)
+    plan = np.where(has_card, _choice(rng, p.card_plan_probs, n), -1)
+    bump_j = np.searchsorted(np.cumsum(p.bump_probs), rng.random(n), side="right")  # == len: not back
+    bump_day = np.where((plan == 1) & (bump_j < len(p.bump_probs)), expiry - bump_j, -1)
+    return _Users(
+        acq=acq,
+        ch=ch,
+        hunter=hunter,
+        habitual=habitual,
+        hazard=hazard,
+        lam=lam,
+        mu=mu,
+        script=script,
+        cac=cac,
+        in_exp=in_exp,
+        treated=treated,
+        reduction=reduction,
+        hazard_eff=np.where(treated, hazard * (1.0 - reduction), hazard),
+        has_card=has_card,
+        expiry=expiry,
+        plan=plan,
+        bump_day=bump_day,
+    )
 
-    # --- exact truth -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _ExactTruth:
+    p_obs_sum: np.ndarray
+    n_obs: np.ndarray
+    p_all_sum: np.ndarray
+    n_users: np.ndarray
+    effect_d7: np.ndarray
+    effect_d30: np.ndarray
+
+
+def _exact_truth(u: _Users, p: ConsumerParams, n_days: int) -> _ExactTruth:
+    """Per-channel sums of the exact activity probabilities, and each user's true treatment effect."""
     k = np.arange(n_days)[None, :]
-    bump_mat = bump_prob(k, acq[:, None], expiry[:, None], deadline[:, None], p.bump_probs)
-    prob = active_prob(k, hazard_eff[:, None], lam[:, None], bump_mat)
-    observable = (acq[:, None] + k) < n_days
+    bump = bump_prob(k, u.acq[:, None], u.expiry[:, None], u.deadline[:, None], p.bump_probs)
+    prob = active_prob(k, u.hazard_eff[:, None], u.lam[:, None], bump)
+    observable = (u.acq[:, None] + k) < n_days
     p_obs = prob * observable
     n_ch = len(CHANNELS)
     p_obs_sum, p_all_sum = np.zeros((n_ch, n_days)), np.zeros((n_ch, n_days))
     n_obs, n_users = np.zeros((n_ch, n_days), dtype=np.int64), np.zeros(n_ch, dtype=np.int64)
     for c in range(n_ch):
-        m = ch == c
+        m = u.ch == c
         p_obs_sum[c] = p_obs[m].sum(axis=0)
         p_all_sum[c] = prob[m].sum(axis=0)
         n_obs[c] = observable[m].sum(axis=0)
         n_users[c] = m.sum()
     effects = []
-    for kk in (7, 30):
-        kv = np.full(n, kk)
-        b = bump_prob(kv, acq, expiry, deadline, p.bump_probs)
-        effects.append(active_prob(kv, hazard * (1 - reduction), lam, b) - active_prob(kv, hazard, lam, b))
+    for day in (7, 30):
+        kv = np.full(len(u.acq), day)
+        b = bump_prob(kv, u.acq, u.expiry, u.deadline, p.bump_probs)
+        effects.append(active_prob(kv, u.hazard * (1 - u.reduction), u.lam, b) - active_prob(kv, u.hazard, u.lam, b))
+    return _ExactTruth(p_obs_sum, n_obs, p_all_sum, n_users, effects[0], effects[1])
 
-    # --- realised activity (absolute local days) -------------------------------------------------------
-    u_life = 1.0 - rng.random(n)
+
+def _realise_activity(rng: np.random.Generator, u: _Users, n_days: int) -> np.ndarray:
+    """Boolean (users × local days) activity drawn from exactly the law in :func:`active_prob`.
+
+    Lifetime ``T = floor(log U / log(1-h))`` has ``P(T >= k) = (1-h)^k``: alive on relative days 0..T.
+    """
+    n = len(u.acq)
+    u_life = 1.0 - rng.random(n)  # in (0, 1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        lifetime = np.where(hazard_eff > 0, np.floor(np.log(u_life) / np.log1p(-hazard_eff)), np.inf)
+        lifetime = np.where(u.hazard_eff > 0, np.floor(np.log(u_life) / np.log1p(-u.hazard_eff)), np.inf)
     u_act = rng.random((n, n_days))
-    rel = np.arange(n_days)[None, :] - acq[:, None]
-    act = (rel >= 0) & (rel <= lifetime[:, None]) & (u_act < lam[:, None])
+    rel = np.arange(n_days)[None, :] - u.acq[:, None]
+    act = (rel >= 0) & (rel <= lifetime[:, None]) & (u_act < u.lam[:, None])
     rows = np.arange(n)
-    act[rows, acq] = True
-    back = (bump_day >= 0) & (bump_day < n_days)
-    act[rows[back], bump_day[back]] = True
-    del u_act, rel, prob, p_obs, bump_mat, observable
+    act[rows, u.acq] = True
+    back = (u.bump_day >= 0) & (u.bump_day < n_days)
+    act[rows[back], u.bump_day[back]] = True
+    return act
 
-    uu, dd = np.nonzero(act)  # user-days, sorted by user then day
+
+@dataclass(frozen=True)
+class _Rows:
+    """Event rows of a block before sorting: each row belongs to a user-day (``ud``) and a kind.
+
+    Base rows come first (each user-day's ``app_open`` at its start), then the special segments, whose
+    row ranges are in ``seg_start``/``segments`` so incentives can take their timestamps from them.
+    """
+
+    uu: np.ndarray  # user of each user-day
+    dd: np.ndarray  # local day of each user-day
+    ud: np.ndarray  # user-day of each row
+    kind: np.ndarray
+    ts: np.ndarray
+    amount: np.ndarray
+    text_idx: np.ndarray  # -1: no text
+    open_ts: np.ndarray  # app_open ts of each user-day
+    segments: dict[str, np.ndarray]  # user-days of each special segment
+    seg_start: dict[str, int]
+    coupon_ud: np.ndarray  # user-days granted a coupon (used or not)
+    coupon_used: np.ndarray
+    share_days: np.ndarray  # user-days paid a red packet for sharing
+
+    def seg_ts(self, name: str) -> np.ndarray:
+        s = self.seg_start[name]
+        return self.ts[s : s + len(self.segments[name])]
+
+
+def _build_rows(rng: np.random.Generator, ctx: WorldContext, u: _Users, act: np.ndarray) -> _Rows:
+    """Events of every active user-day: ``1 + Poisson(mu)`` base events plus campaign-driven ones."""
+    p, cal = ctx.params, ctx.calendar
+    uu, dd = np.nonzero(act)  # sorted by user then day
     n_ud = len(uu)
-    kk_ud = dd - acq[uu]
-    ch_ud = ch[uu]
-    day0 = kk_ud == 0
+    ch_ud = u.ch[uu]
+    day0 = dd == u.acq[uu]
     in_fest = (dd >= cal.fest_lo) & (dd <= cal.fest_hi)
 
-    # --- events: base rows (app_open first, then ask/order) --------------------------------------------
-    n_base = 1 + rng.poisson(mu[uu])
+    n_base = 1 + rng.poisson(u.mu[uu])
     base_ud = np.repeat(np.arange(n_ud), n_base)
     base_start = np.concatenate([[0], np.cumsum(n_base)[:-1]])
     base_first = np.zeros(len(base_ud), dtype=bool)
     base_first[base_start] = True
-    order_share = np.where(hunter, p.order_share_hunter, p.order_share_task)
+    order_share = np.where(u.hunter, p.order_share_hunter, p.order_share_task)
     is_order = rng.random(len(base_ud)) < order_share[uu[base_ud]]
     base_kind = np.where(base_first, EV_OPEN, np.where(is_order, EV_ORDER, EV_ASK))
 
-    # --- special rows: each segment is (user-day indices, event kind) ----------------------------------
     r_fest, r_late, r_coupon, r_use = (rng.random(n_ud) for _ in range(4))
     n_share_draw = rng.poisson(p.shares_per_day, n_ud)
-    rp_signup = np.nonzero(day0 & ((ch_ud == RED_PACKET) | (ch_ud == SOCIAL_SHARE)))[0]
-    rp_fest = np.nonzero((ch_ud == RED_PACKET) & ~day0 & in_fest & (r_fest < p.festival_packet_prob))[0]
-    share_campaign = (ch_ud == SOCIAL_SHARE) & (dd >= cal.share_lo) & (dd < cal.share_hi)
-    share_days = np.nonzero(share_campaign)[0]
-    share_late = np.nonzero(
-        (ch_ud == SOCIAL_SHARE) & (dd >= cal.share_hi) & (r_late < p.share_after_restriction_prob)
-    )[0]
-    share_rows = np.concatenate([np.repeat(share_days, 1 + n_share_draw[share_days]), share_late])
-    card_now = np.nonzero(day0 & (plan[uu] == 0))[0]
-    card_deadline = np.nonzero(deadline[uu] & (dd == bump_day[uu]))[0]
-    card_visit = _first_per_user(np.nonzero((plan[uu] == 2) & ~day0 & (dd <= expiry[uu]))[0], uu)
-    card_ud = np.sort(np.concatenate([card_now, card_deadline, card_visit]))
+    share_days = np.nonzero((ch_ud == SOCIAL_SHARE) & (dd >= cal.share_lo) & (dd < cal.share_hi))[0]
+    late_share = (ch_ud == SOCIAL_SHARE) & (dd >= cal.share_hi) & (r_late < p.share_after_restriction_prob)
+    card_now = np.nonzero(day0 & (u.plan[uu] == 0))[0]
+    card_deadline = np.nonzero(u.deadline[uu] & (dd == u.bump_day[uu]))[0]
+    card_visit = _first_per_user(np.nonzero((u.plan[uu] == 2) & ~day0 & (dd <= u.expiry[uu]))[0], uu)
     coupon_ud = np.nonzero((dd > cal.fest_hi) & (r_coupon < p.coupon_prob))[0]
     coupon_used = r_use[coupon_ud] < p.coupon_use_prob
-    segments = {
-        "rp_signup": (rp_signup, EV_REDEEM),
-        "rp_fest": (rp_fest, EV_REDEEM),
+    segments = {  # name: (user-days, event kind); one row per listed user-day
+        "rp_signup": (np.nonzero(day0 & ((ch_ud == RED_PACKET) | (ch_ud == SOCIAL_SHARE)))[0], EV_REDEEM),
+        "rp_fest": (
+            np.nonzero((ch_ud == RED_PACKET) & ~day0 & in_fest & (r_fest < p.festival_packet_prob))[0],
+            EV_REDEEM,
+        ),
         "rp_share": (share_days, EV_REDEEM),
-        "share": (share_rows, EV_SHARE),
-        "card": (card_ud, EV_ORDER),
+        "share": (
+            np.concatenate([np.repeat(share_days, 1 + n_share_draw[share_days]), np.nonzero(late_share)[0]]),
+            EV_SHARE,
+        ),
+        "card": (np.sort(np.concatenate([card_now, card_deadline, card_visit])), EV_ORDER),
         "coupon": (coupon_ud[coupon_used], EV_ORDER),
     }
     seg_start: dict[str, int] = {}
-    all_ud, all_kind = [base_ud], [base_kind]
+    row_ud, row_kind = [base_ud], [base_kind]
     offset = len(base_ud)
     for name, (ud, kind) in segments.items():
         seg_start[name] = offset
-        all_ud.append(ud)
-        all_kind.append(np.full(len(ud), kind))
+        row_ud.append(ud)
+        row_kind.append(np.full(len(ud), kind))
         offset += len(ud)
-    row_ud = np.concatenate(all_ud)
-    row_kind = np.concatenate(all_kind)
-    row_first = np.concatenate([base_first, np.zeros(offset - len(base_ud), dtype=bool)])
-    n_rows = offset
+    ud_all = np.concatenate(row_ud)
+    kind_all = np.concatenate(row_kind)
+    first = np.concatenate([base_first, np.zeros(offset - len(base_ud), dtype=bool)])
 
-    # --- per-row values ---------------------------------------------------------------------------------
-    sec = CONSUMER_HOURS.sample_groups(rng, row_ud, n_ud, row_first)
-    ts = clock.utc_us(dd[row_ud], sec)
-    open_ts = ts[base_start]  # app_open ts of each user-day
-    amount = np.full(n_rows, np.nan)
-    orders = row_kind == EV_ORDER
+    sec = CONSUMER_HOURS.sample_groups(rng, ud_all, n_ud, first)
+    ts = ctx.clock.utc_us(dd[ud_all], sec)
+    amount = np.full(offset, np.nan)
+    orders = kind_all == EV_ORDER
     amount[orders] = _order_amounts(rng, int(orders.sum()), p)
-    asks = np.nonzero(row_kind == EV_ASK)[0]
-    ask_user = uu[row_ud[asks]]
-    task_text = rng.random(len(asks)) < np.where(
-        hunter[ask_user], p.task_text_share_hunter, p.task_text_share_task
+    asks = np.nonzero(kind_all == EV_ASK)[0]
+    ask_user = uu[ud_all[asks]]
+    task_text = rng.random(len(asks)) < np.where(u.hunter[ask_user], p.task_text_share_hunter, p.task_text_share_task)
+    text_idx = np.full(offset, -1, dtype=np.int64)
+    text_idx[asks] = sample_text_indices(rng, task_text, u.script[ask_user])
+    return _Rows(
+        uu=uu,
+        dd=dd,
+        ud=ud_all,
+        kind=kind_all,
+        ts=ts,
+        amount=amount,
+        text_idx=text_idx,
+        open_ts=ts[base_start],
+        segments={name: ud for name, (ud, _) in segments.items()},
+        seg_start=seg_start,
+        coupon_ud=coupon_ud,
+        coupon_used=coupon_used,
+        share_days=share_days,
     )
-    text_idx = np.zeros(n_rows, dtype=np.int64)
-    text_idx[asks] = sample_text_indices(rng, task_text, script[ask_user])
-    has_text = np.zeros(n_rows, dtype=bool)
-    has_text[asks] = True
 
-    order = np.argsort(row_ud, kind="stable")
-    user_ids = id_strings("u", first_user, n, ctx.id_width)
-    events = pa.table(
+
+def _events_table(rows: _Rows, user_ids: pa.Array, block: int) -> pa.Table:
+    """Rows grouped by user-day (user, then day), ``app_open`` first in each; ids ``e{block}-{n}``."""
+    order = np.argsort(rows.ud, kind="stable")
+    n_rows = len(order)
+    text_idx = rows.text_idx[order]
+    return pa.table(
         {
             "event_id": id_strings(f"e{block}-", 0, n_rows, 1),
-            "user_id": user_ids.take(pa.array(uu[row_ud[order]])),
-            "ts": ts_array(ts[order]),
-            "event": _codes(EVENT_KINDS, row_kind[order]),
-            "amount": float_array(amount[order]),
+            "user_id": user_ids.take(pa.array(rows.uu[rows.ud[order]])),
+            "ts": ts_array(rows.ts[order]),
+            "event": _codes(EVENT_KINDS, rows.kind[order]),
+            "amount": float_array(rows.amount[order]),
             "platform": pa.nulls(n_rows, pa.string()),
-            "text": text_pools().texts.take(pa.array(text_idx[order], mask=~has_text[order])),
+            "text": text_pools().texts.take(pa.array(np.maximum(text_idx, 0), mask=text_idx < 0)),
         },
         schema=EVENT_SCHEMA,
     )
 
-    # --- incentives -------------------------------------------------------------------------------------
-    inc = _IncentiveRows()
-    first_ud = np.searchsorted(uu, rows)  # day-0 user-day of each user
-    signup_ts = open_ts[first_ud]
 
-    def seg_ts(name: str) -> np.ndarray:
-        s = seg_start[name]
-        return ts[s : s + len(segments[name][0])]
+def _incentives_table(
+    rng: np.random.Generator, ctx: WorldContext, u: _Users, rows: _Rows, signup_ts: np.ndarray, user_ids: pa.Array
+) -> pa.Table:
+    """Red packets (paid at once), free-order cards and coupons (cost only if redeemed), challenge points.
+
+    Every grant's timestamp is an event of the same user-day (its ``redeem_red_packet`` / ``order`` /
+    ``app_open``), so incentives never add activity the exact law does not already contain.
+    """
+    p, clock = ctx.params, ctx.clock
+    uu = rows.uu
+    inc = _IncentiveRows()
 
     def packet_values(m: int, top: float) -> np.ndarray:
         v = p.red_packet_min + (top - p.red_packet_min) * rng.beta(1.1, 5.0, m)
         return np.round(np.where(rng.random(m) < p.red_packet_jackpot_prob, top, v), 2)
 
-    for name, top in (("rp_signup", p.red_packet_max), ("rp_fest", p.red_packet_max)):
-        ud = segments[name][0]
-        v = packet_values(len(ud), top)
-        t = seg_ts(name)
-        inc.add(uu[ud], t, INC_RED_PACKET, v, v, np.asarray(CAMPAIGNS)[ch_ud[ud]], redeemed=t)
-    v = packet_values(len(share_days), p.share_packet_max)
-    t = seg_ts("rp_share")
-    inc.add(uu[share_days], t, INC_RED_PACKET, v, v, CAMPAIGNS[SOCIAL_SHARE], redeemed=t)
+    for name in ("rp_signup", "rp_fest"):
+        ud = rows.segments[name]
+        v = packet_values(len(ud), p.red_packet_max)
+        t = rows.seg_ts(name)
+        inc.add(uu[ud], t, INC_RED_PACKET, v, v, np.asarray(CAMPAIGNS)[u.ch[uu[ud]]], redeemed=t)
+    v = packet_values(len(rows.share_days), p.share_packet_max)
+    t = rows.seg_ts("rp_share")
+    inc.add(uu[rows.share_days], t, INC_RED_PACKET, v, v, CAMPAIGNS[SOCIAL_SHARE], redeemed=t)
 
-    holders = np.nonzero(has_card)[0]
+    holders = np.nonzero(u.has_card)[0]
     card_value = rng.integers(p.card_value_min, p.card_value_max + 1, len(holders)).astype(np.float64)
-    redeemed = np.full(n, NULL_TS, dtype=np.int64)
-    redeemed[uu[card_ud]] = seg_ts("card")
+    redeemed = np.full(len(u.acq), NULL_TS, dtype=np.int64)
+    redeemed[uu[rows.segments["card"]]] = rows.seg_ts("card")
     red_h = redeemed[holders]
     inc.add(
         holders,
@@ -807,45 +911,64 @@ def simulate_consumers(ctx: WorldContext, block: int, acq_day: np.ndarray, chann
         card_value,
         np.where(red_h != NULL_TS, card_value, 0.0),
         CAMPAIGNS[FREE_ORDER],
-        expires=clock.end_of_day_us(expiry[holders]),
+        expires=clock.end_of_day_us(u.expiry[holders]),
         redeemed=red_h,
     )
 
+    coupon_ud, used = rows.coupon_ud, rows.coupon_used
     coupon_value = np.asarray(p.coupon_values)[rng.integers(0, len(p.coupon_values), len(coupon_ud))]
     coupon_red = np.full(len(coupon_ud), NULL_TS, dtype=np.int64)
-    coupon_red[coupon_used] = seg_ts("coupon")
+    coupon_red[used] = rows.seg_ts("coupon")
     inc.add(
         uu[coupon_ud],
-        open_ts[coupon_ud],
+        rows.open_ts[coupon_ud],
         INC_COUPON,
         coupon_value,
-        np.where(coupon_used, coupon_value, 0.0),
+        np.where(used, coupon_value, 0.0),
         COUPON_CAMPAIGN,
-        expires=clock.end_of_day_us(dd[coupon_ud]),
+        expires=clock.end_of_day_us(rows.dd[coupon_ud]),
         redeemed=coupon_red,
     )
 
-    points_ud = np.nonzero(treated[uu] & (kk_ud < p.challenge_days))[0]
+    points_ud = np.nonzero(u.treated[uu] & (rows.dd - u.acq[uu] < p.challenge_days))[0]
     pts = np.round(p.points_min + (p.points_max - p.points_min) * rng.random(len(points_ud)), 2)
-    inc.add(uu[points_ud], open_ts[points_ud], INC_POINTS, pts, pts, p.experiment_name)
+    inc.add(uu[points_ud], rows.open_ts[points_ud], INC_POINTS, pts, pts, p.experiment_name)
+    return inc.table(user_ids)
 
-    # --- users, assignments, truth ----------------------------------------------------------------------
+
+def simulate_consumers(ctx: WorldContext, block: int, acq_day: np.ndarray, channel: np.ndarray) -> ConsumerBlock:
+    """Simulate one block of users over the whole window, exactly and vectorised.
+
+    The order of the random draws (the call order below) is part of the output's definition.
+    """
+    rng = _rng(ctx.config.seed, _STREAM_CONSUMERS, block)
+    n_days = ctx.config.days
+    u = _draw_users(rng, ctx, acq_day, channel)
+    exact = _exact_truth(u, ctx.params, n_days)
+    act = _realise_activity(rng, u, n_days)
+    rows = _build_rows(rng, ctx, u, act)
+    del act
+    n = len(u.acq)
+    user_ids = id_strings("u", block * BLOCK_USERS, n, ctx.id_width)
+    signup_ts = rows.open_ts[np.searchsorted(rows.uu, np.arange(n))]  # day 0 is each user's first active day
+    incentives = _incentives_table(rng, ctx, u, rows, signup_ts, user_ids)
+
     users = pa.table(
         {
             "user_id": user_ids,
             "signup_ts": ts_array(signup_ts),
-            "channel": _codes(CHANNELS, ch),
-            "campaign": _codes(CAMPAIGNS, ch),
-            "acquisition_cost": pa.array(cac, type=pa.float64()),
+            "channel": _codes(CHANNELS, u.ch),
+            "campaign": _codes(CAMPAIGNS, u.ch),
+            "acquisition_cost": pa.array(u.cac, type=pa.float64()),
         },
         schema=USERS_SCHEMA,
     )
-    exp_idx = np.nonzero(in_exp)[0]
+    exp_idx = np.nonzero(u.in_exp)[0]
     assignments = pa.table(
         {
             "user_id": user_ids.take(pa.array(exp_idx)),
-            "experiment": pa.array(np.full(len(exp_idx), p.experiment_name), type=pa.string()),
-            "variant": _codes(("control", "treatment"), treated[exp_idx].astype(np.int64)),
+            "experiment": pa.array(np.full(len(exp_idx), ctx.params.experiment_name), type=pa.string()),
+            "variant": _codes(("control", "treatment"), u.treated[exp_idx].astype(np.int64)),
             "ts": ts_array(signup_ts[exp_idx]),
         },
         schema=ASSIGNMENTS_SCHEMA,
@@ -853,32 +976,32 @@ def simulate_consumers(ctx: WorldContext, block: int, acq_day: np.ndarray, chann
     truth = pa.table(
         {
             "user_id": user_ids,
-            "channel": _codes(CHANNELS, ch),
-            "type": _codes(("task", "hunter"), hunter.astype(np.int64)),
-            "habitual": pa.array(habitual),
-            "hazard": pa.array(hazard),
-            "lam": pa.array(lam),
-            "mu": pa.array(mu),
-            "hazard_reduction": pa.array(reduction.astype(np.float64)),
-            "treated": pa.array(treated, mask=~in_exp),
-            "effect_d7": pa.array(effects[0]),
-            "effect_d30": pa.array(effects[1]),
-            "acq_day": pa.array(acq.astype(np.int32)),
-            "card_expiry_day": pa.array(expiry.astype(np.int32), mask=~has_card),
-            "card_plan": pa.array(np.asarray(CARD_PLANS, dtype=object)[np.maximum(plan, 0)], mask=~has_card),
+            "channel": _codes(CHANNELS, u.ch),
+            "type": _codes(("task", "hunter"), u.hunter.astype(np.int64)),
+            "habitual": pa.array(u.habitual),
+            "hazard": pa.array(u.hazard),
+            "lam": pa.array(u.lam),
+            "mu": pa.array(u.mu),
+            "hazard_reduction": pa.array(u.reduction.astype(np.float64)),
+            "treated": pa.array(u.treated, mask=~u.in_exp),
+            "effect_d7": pa.array(exact.effect_d7),
+            "effect_d30": pa.array(exact.effect_d30),
+            "acq_day": pa.array(u.acq.astype(np.int32)),
+            "card_expiry_day": pa.array(u.expiry.astype(np.int32), mask=~u.has_card),
+            "card_plan": pa.array(np.asarray(CARD_PLANS, dtype=object)[np.maximum(u.plan, 0)], mask=~u.has_card),
         },
         schema=TRUTH_USERS_SCHEMA,
     )
     return ConsumerBlock(
-        events=events,
+        events=_events_table(rows, user_ids, block),
         users=users,
-        incentives=inc.table(user_ids),
+        incentives=incentives,
         assignments=assignments,
         truth=truth,
-        p_obs_sum=p_obs_sum,
-        n_obs=n_obs,
-        p_all_sum=p_all_sum,
-        n_users=n_users,
+        p_obs_sum=exact.p_obs_sum,
+        n_obs=exact.n_obs,
+        p_all_sum=exact.p_all_sum,
+        n_users=exact.n_users,
     )
 
 
@@ -952,6 +1075,12 @@ class _PartSink:
             self._writer.close()
             self._writer = None
 
+    def finish(self) -> None:
+        """Close; with no rows at all (no couriers), still write one empty part so the dataset reads."""
+        if not self.paths:
+            self.write(0, self.schema.empty_table())
+        self.close()
+
 
 # ----------------------------------------------------------------------------------------------------------
 # orchestration
@@ -1003,9 +1132,14 @@ def _ordered_map(fn: Callable[[T], R], items: Iterable[T], pool: ThreadPoolExecu
         yield pending.popleft().result()
 
 
-def _retention_table(
-    p_obs: np.ndarray, n_obs: np.ndarray, p_all: np.ndarray, n_users: np.ndarray
-) -> pa.Table:
+def _retention_table(p_obs: np.ndarray, n_obs: np.ndarray, p_all: np.ndarray, n_users: np.ndarray) -> pa.Table:
+    """``truth/channel_retention``: per channel (and "all") and relative day k.
+
+    ``expected_share`` is the mean exact P(active on day k) over the ``n_observable`` users whose day
+    ``acq + k`` is inside the window: directly comparable with what an analyst can measure (null when no user
+    is observable). ``expected_share_all`` is the same mean over all ``n_users`` of the channel, the
+    population curve regardless of where the window ends.
+    """
     names = (*CHANNELS, "all")
     p_obs = np.vstack([p_obs, p_obs.sum(axis=0)])
     n_obs = np.vstack([n_obs, n_obs.sum(axis=0)])
@@ -1102,7 +1236,7 @@ def generate_world(
             done += 1
             if progress is not None:
                 progress(done, total)
-        events.close()
+        events.finish()
 
         c_events = _PartSink(
             out / "couriers" / "events",
@@ -1134,7 +1268,7 @@ def generate_world(
             done += 1
             if progress is not None:
                 progress(done, total)
-        c_events.close()
+        c_events.finish()
         rows = {name: sink.rows for name, sink in sinks.items()}
 
     retention_path = truth_dir / "channel_retention.parquet"

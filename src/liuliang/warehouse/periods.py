@@ -91,8 +91,12 @@ def offset_segments(tz: str, lo: dt.datetime, hi: dt.datetime) -> list[OffsetSeg
 
 
 def local_seconds(ts: ir.TimestampValue, segments: list[OffsetSegment]) -> ir.IntegerValue:
-    """Seconds since the local epoch for a naive-UTC timestamp column."""
-    epoch = ts.epoch_seconds().cast("int64")
+    """Seconds since the local epoch for a naive-UTC timestamp column.
+
+    The timestamp is truncated to the second first: engines return fractional epoch seconds (DuckDB ``epoch`` is
+    a DOUBLE) and a cast to an integer rounds, which put 23:59:59.5 on the next day.
+    """
+    epoch = ts.truncate("s").epoch_seconds().cast("int64")
     if len(segments) == 1:
         return epoch + segments[0].offset_s
     offset = ibis.cases(
@@ -116,20 +120,22 @@ def week_of_day(day: ir.IntegerValue, week_start: str = "monday") -> ir.IntegerV
     return ((day + shift) // 7).cast("int32")
 
 
-def _civil_from_days(day: ir.IntegerValue) -> tuple[ir.IntegerValue, ir.IntegerValue]:
-    """(year, month) of a day number; Howard Hinnant's integer algorithm, valid from year 0 onwards.
+def _month_index(day: ir.IntegerValue) -> ir.IntegerValue:
+    """``year * 12 + month - 1`` of a day number; Howard Hinnant's integer algorithm, valid from year 0 onwards.
 
-    Pure integer arithmetic, so it compiles to identical SQL on every backend without date types.
+    Pure integer arithmetic, so it compiles to identical SQL on every backend without date types. Counting months
+    from March (as the algorithm does) makes the January/February year carry vanish: with ``yoe`` years of the
+    era and ``mp`` months since March, the index is ``(400 * era + yoe) * 12 + mp + 2``. Ibis inlines every
+    reference to an intermediate, so each step is referenced as few times as possible (the textbook
+    year/month pair compiled to ~40 KB of SQL per use).
     """
     z = day.cast("int64") + 719_468
     era = z // 146_097
-    doe = z - era * 146_097
+    doe = z % 146_097  # z >= 0 from year 0 on, so % is the floor remainder on every engine
     yoe = (doe - doe // 1_460 + doe // 36_524 - doe // 146_096) // 365
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
     mp = (5 * doy + 2) // 153
-    month = mp + 3 - 12 * (mp >= 10).cast("int64")
-    year = yoe + era * 400 + (month <= 2).cast("int64")
-    return year, month
+    return (era * 400 + yoe) * 12 + mp + 2
 
 
 def period_of_day(day: ir.IntegerValue, period: Period, week_start: str = "monday") -> ir.IntegerValue:
@@ -138,11 +144,11 @@ def period_of_day(day: ir.IntegerValue, period: Period, week_start: str = "monda
         return day
     if period == "week":
         return week_of_day(day, week_start)
-    year, month = _civil_from_days(day)
     if period == "month":
-        return (year * 12 + month - 1).cast("int32")
+        return _month_index(day).cast("int32")
     if period == "quarter":
-        return (year * 4 + (month - 1) // 3).cast("int32")
+        # year * 4 + (month - 1) // 3 == (year * 12 + month - 1) // 3, as month - 1 lies in 0..11
+        return (_month_index(day) // 3).cast("int32")
     raise WorkspaceError(f"period {period!r} cannot be derived from a day number; use one of day/week/month/quarter")
 
 

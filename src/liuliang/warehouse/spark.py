@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,14 @@ import pyarrow.parquet as pq
 from liuliang.warehouse.engine import Engine, StageWriter
 
 
-def local_spark_session(warehouse_dir: str | Path | None = None, *, cores: int = 2) -> Any:
-    """A local Spark session configured the way liuliang needs it (UTC session, few shuffle partitions)."""
+def local_spark_session(
+    warehouse_dir: str | Path | None = None, *, cores: int = 2, conf: Mapping[str, str] | None = None
+) -> Any:
+    """A local Spark session configured the way liuliang needs it (UTC session, few shuffle partitions).
+
+    ``conf`` adds or overrides Spark settings, e.g. ``{"spark.driver.extraJavaOptions":
+    "-Dderby.system.home=/tmp/x"}`` (JVM options only take effect if no Spark session is running yet).
+    """
     from pyspark.sql import SparkSession
 
     builder = (
@@ -37,6 +44,8 @@ def local_spark_session(warehouse_dir: str | Path | None = None, *, cores: int =
     )
     if warehouse_dir is not None:
         builder = builder.config("spark.sql.warehouse.dir", str(warehouse_dir))
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     return builder.getOrCreate()
 
 
