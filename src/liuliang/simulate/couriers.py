@@ -21,18 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from liuliang.simulate.world import (
-    EVENT_SCHEMA,
-    INCENTIVE_KINDS,
-    INCENTIVES_SCHEMA,
-    NULL_TS,
-    Beta,
-    HourProfile,
-    LocalClock,
-    float_array,
-    id_strings,
-    ts_array,
-)
+from liuliang.simulate.arrays import NULL_TS, float_array, id_strings, ts_array
+from liuliang.simulate.clock import HourProfile, LocalClock
+from liuliang.simulate.params import Beta
+from liuliang.simulate.schemas import EVENT_SCHEMA, INCENTIVES_SCHEMA
+from liuliang.simulate.vocabulary import INCENTIVE_KINDS
 
 #: Couriers per random-stream block (fixed: output never depends on chunking).
 BLOCK_COURIERS = 250
