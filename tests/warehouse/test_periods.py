@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 from zoneinfo import ZoneInfo
 
 import ibis
@@ -133,7 +134,7 @@ def test_offset_segments_give_the_zone_offset_at_every_instant(case):
     segments = periods.offset_segments(tz, min(instants), max(instants))
     starts = [s.start_epoch for s in segments]
     assert starts == sorted(starts)
-    assert all(a.offset_s != b.offset_s for a, b in zip(segments, segments[1:], strict=False))
+    assert all(a.offset_s != b.offset_s for a, b in itertools.pairwise(segments))
     for ts in instants:
         epoch = int((ts - dt.datetime(1970, 1, 1)).total_seconds() // 1)
         assert epoch >= starts[0]

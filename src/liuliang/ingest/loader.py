@@ -21,12 +21,13 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pyarrow as pa
 
 from liuliang.errors import MissingColumnError, SourceError
 from liuliang.ingest.contract import TableContract, contract_for
 from liuliang.ingest.report import IngestReport
-from liuliang.ingest.sources import BATCH_ROWS, header_of, iter_sources
+from liuliang.ingest.sources import BATCH_ROWS, Source, iter_sources
 from liuliang.ingest.validate import REJECT_SCHEMA, BatchValidator, TimeOptions, TsFormat, output_schema
 from liuliang.warehouse import rollup
 from liuliang.warehouse import tables as T
@@ -73,25 +74,32 @@ class _Staged:
     props: set[str] = field(default_factory=set)
 
 
+def _stage_schema(contract: TableContract) -> pa.Schema:
+    """Validated rows plus ``_src``, the source's position in the input: with ``_row`` it orders the input."""
+    return output_schema(contract).append(pa.field("_src", pa.int32()))
+
+
 def _stage_sources(
     ws: Workspace, source: Any, spec: IngestSpec, contract: TableContract
 ) -> tuple[ir.Table, ir.Table, _Staged]:
     engine = ws.engine
-    stage = engine.stage(f"_ll_stage_{contract.name}", output_schema(contract))
+    stage = engine.stage(f"_ll_stage_{contract.name}", _stage_schema(contract))
     rejects = engine.stage("_ll_stage_rejects", REJECT_SCHEMA)
     time = TimeOptions(spec.ts_format, spec.naive_tz, ws.settings.tz)
     state = _Staged()
-    for name, batches in iter_sources(source, batch_rows=spec.batch_rows):
+    for index, src in enumerate(iter_sources(source, batch_rows=spec.batch_rows)):
+        name = src.name
         state.sources.append(name)
         validator: BatchValidator | None = None
         row = 1
         try:
-            for batch in batches:
+            for batch in src.batches:
                 batch = _rename(batch, spec.mapping, name)
                 if validator is None:
                     validator = BatchValidator(contract, name, batch.schema, time)
                     state.props.update(validator.props)
                 good, bad = validator.validate(batch, row)
+                good = good.append_column("_src", pa.array(np.full(good.num_rows, index, np.int32)))
                 for b in good.to_batches():
                     stage.write(b)
                 for b in bad.to_batches():
@@ -105,19 +113,18 @@ def _stage_sources(
             if validator is not None:
                 validator.close()
         if validator is None:
-            _check_empty_source(name, contract, spec)
+            _check_empty_source(src, contract, spec)
     return stage.finish(), rejects.finish(), state
 
 
-def _check_empty_source(name: str, contract: TableContract, spec: IngestSpec) -> None:
-    """A file without rows is fine if its header has the required columns; a file with no header is not."""
-    if name.startswith("<"):
-        return  # an empty in-memory frame: nothing to load, nothing to reject
+def _check_empty_source(source: Source, contract: TableContract, spec: IngestSpec) -> None:
+    """An input without rows is fine if its header has the required columns; one with no header is not."""
+    header = source.header()
     renamed = {src: target for target, src in spec.mapping.items()}
-    found = [renamed.get(n, n) for n in header_of(name)]
+    found = [renamed.get(n, n) for n in header]
     missing = [c for c in contract.required if c not in found]
     if missing:
-        raise MissingColumnError(name, contract.name, missing, found)
+        raise MissingColumnError(source.name, contract.name, missing, header)
 
 
 def _assign_user_keys(ws: Workspace, staged: ir.Table, ingest_id: int) -> int:
@@ -145,7 +152,20 @@ def _ts_range(ws: Workspace, staged: ir.Table, column: str) -> tuple[dt.datetime
     return (lo, hi) if lo is not None else None
 
 
-def _new_rows(ws: Workspace, staged: ir.Table, contract: TableContract, props: set[str]) -> ir.Table:
+def _property_columns(props: set[str], existing: list[str]) -> dict[str, list[str]]:
+    """Target column for each property, matching existing columns case-insensitively (as the engines do).
+
+    ``City`` in one file and ``city`` in another (or in the table already) are one column; creating both fails.
+    """
+    by_lower = {c.lower(): c for c in existing}
+    columns: dict[str, list[str]] = {}
+    for p in sorted(props):
+        target = by_lower.setdefault(p.lower(), p)
+        columns.setdefault(target, []).append(p)
+    return columns
+
+
+def _new_rows(ws: Workspace, staged: ir.Table, contract: TableContract, prop_columns: dict[str, list[str]]) -> ir.Table:
     """Keyed, typed, de-duplicated rows that are not yet in the target table."""
     engine = ws.engine
     keys = engine.table(T.USER_KEYS).select("user_key", "user_id")
@@ -154,23 +174,29 @@ def _new_rows(ws: Workspace, staged: ir.Table, contract: TableContract, props: s
     for c in contract.columns:
         if c.name != "user_id":
             cols[c.name] = keyed[c.name]
-    for p in sorted(props):
-        cols[p] = keyed._props.get(p)
+    for column, props in prop_columns.items():
+        values = [keyed._props.get(p) for p in props]
+        cols[column] = values[0] if len(values) == 1 else ibis.coalesce(*values)
     cols["_dedup"] = keyed._dedup
+    cols["_src"] = keyed._src
     cols["_row"] = keyed._row
     rows = keyed.select(**cols)
     if contract.day_of is not None:
         span = _ts_range(ws, staged, contract.day_of)
-        if span is not None:
-            rows = rows.mutate(day=ws.local_day(rows[contract.day_of], *span))
-    first = rows.mutate(_rank=ibis.row_number().over(group_by="_dedup", order_by="_row"))
+        # No valid rows (header-only input, every row rejected): still the table's shape, with a typed day.
+        day = ws.local_day(rows[contract.day_of], *span) if span is not None else ibis.null().cast("int32")
+        rows = rows.mutate(day=day)
+    first = rows.mutate(_rank=ibis.row_number().over(group_by="_dedup", order_by=["_src", "_row"]))
     unique = first.filter(first._rank == 0).drop("_rank")
     target = engine.table(contract.name)
     fresh = unique.anti_join(target.select("_dedup"), "_dedup")
     if contract.one_row_per_user:
-        last = fresh.mutate(_rank=ibis.row_number().over(group_by="user_key", order_by=ibis.desc("_row")))
+        # The input's last row for a user wins: order by source position, then row number.
+        last = fresh.mutate(
+            _rank=ibis.row_number().over(group_by="user_key", order_by=[ibis.desc("_src"), ibis.desc("_row")])
+        )
         fresh = last.filter(last._rank == 0).drop("_rank")
-    return fresh
+    return fresh.drop("_src")
 
 
 def _count(ws: Workspace, t: ir.Table) -> int:
@@ -181,18 +207,21 @@ def ingest(ws: Workspace, source: Any, spec: IngestSpec) -> IngestReport:
     """Load ``source`` into ``spec.table`` atomically and idempotently; see the module docstring."""
     contract = contract_for(spec.table)
     engine = ws.engine
-    engine.ensure_table(contract.name, T.SCHEMAS[contract.name])
     ingest_id = ws.committed_ingest() + 1
     temps = [f"_ll_stage_{contract.name}", "_ll_stage_rejects", "_ll_new_rows"]
+    created = not engine.has_table(contract.name)
     try:
         with engine.transaction():
+            # Inside the transaction: a failed first ingest of a table leaves no empty table behind.
+            engine.ensure_table(contract.name, T.SCHEMAS[contract.name])
             staged, rejects, state = _stage_sources(ws, source, spec, contract)
             new_users = _assign_user_keys(ws, staged, ingest_id)
-            target_cols = set(engine.table(contract.name).columns)
-            missing = {p: "string" for p in sorted(state.props) if p not in target_cols}
+            target_cols = list(engine.table(contract.name).columns)
+            prop_columns = _property_columns(state.props, target_cols)
+            missing = {c: "string" for c in prop_columns if c not in target_cols}
             if missing:
                 engine.add_columns(contract.name, missing)
-            fresh = _new_rows(ws, staged, contract, state.props)
+            fresh = _new_rows(ws, staged, contract, prop_columns)
             if contract.day_of is not None:
                 fresh = fresh.order_by(["day", "user_key"])
             fresh = engine.materialize("_ll_new_rows", fresh.mutate(_ingest=ibis.literal(ingest_id, "int64")))
@@ -231,11 +260,30 @@ def ingest(ws: Workspace, source: Any, spec: IngestSpec) -> IngestReport:
                 rejects_sample=sample,
             )
             engine.append(T.INGESTS, _log_row(report))
+    except BaseException:
+        if not engine.transactional:
+            _undo_failed_ingest(ws, contract.name, created)
+        raise
     finally:
         for name in temps:
             with contextlib.suppress(Exception):
                 engine.drop_temp(name)
     return report
+
+
+def _undo_failed_ingest(ws: Workspace, table: str, created: bool) -> None:
+    """Without transactions, remove what a failed ingest wrote now, not at the next open.
+
+    Otherwise the next ingest in this session reuses the same ingest id, and its commit marker would adopt the
+    failed ingest's rows.
+    """
+    with contextlib.suppress(Exception):
+        ws.repair()
+    if created:
+        with contextlib.suppress(Exception):
+            t = ws.engine.table(table)
+            if not ws.engine.to_arrow(t.count().name("n").as_table())["n"][0].as_py():
+                ws.engine.con.drop_table(table)
 
 
 def _log_row(report: IngestReport) -> ir.Table:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,7 +28,22 @@ TsFormat = Literal["auto", "date", "epoch_s", "epoch_ms", "epoch_us"] | str
 _EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}
 _TS_MIN, _TS_MAX = "1990-01-01", "2100-01-01"
 _NULL = "chr(0)"
+_SCAN_CHUNK = 32_768
 _SEP = "chr(31)"
+#: Epoch values beyond this many microseconds (year ~128,000) cannot be a time; they are reported as out of range.
+_EPOCH_US_LIMIT = 4e18
+_NUMBER_TEXT = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+_RS = "chr(30)"  # separates the failing column from its reason inside one CASE result
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,7 @@ class BatchValidator:
         self.props = sorted(n for n in schema.names if contract.column(n) is None)
         self.out_schema = output_schema(contract)
         self.sql = self._build_sql(schema)
+        self._checked_values = False
         self.con = duckdb.connect()
         self.con.execute(f"SET TimeZone = {_lit(time.naive_tz)}")
 
@@ -96,15 +113,48 @@ class BatchValidator:
         missing = [c for c in self.contract.required if c not in schema.names]
         if missing:
             raise MissingColumnError(self.source, self.contract.name, missing, list(schema.names))
-        reserved = sorted(RESERVED.intersection(schema.names))
+        # Warehouses (DuckDB, Spark) match column names case-insensitively: "Day" is "day", "Amount" is "amount".
+        lower: dict[str, str] = {}
+        for name in schema.names:
+            if name.lower() in lower:
+                raise SourceError(
+                    f"{self.source}: columns {lower[name.lower()]!r} and {name!r} differ only in case; "
+                    "the warehouse cannot keep both"
+                )
+            lower[name.lower()] = name
+        reserved = [n for n in schema.names if n.lower() in RESERVED]
         if reserved:
             raise SourceError(
                 f"{self.source}: column {reserved[0]!r} is reserved by liuliang; rename it with "
                 f"--map my_{reserved[0]}={reserved[0]}"
             )
         for col in self.contract.columns:
+            near = lower.get(col.name.lower())
+            if near is not None and near != col.name:
+                raise SourceError(
+                    f"{self.source}: column {near!r} differs from the contract's {col.name!r} only in case; "
+                    f"map it with --map {col.name}={near}"
+                )
             if col.name in schema.names:
                 _check_type(self.source, col, schema.field(col.name).type, self.time)
+
+    def _check_values(self, batch: pa.RecordBatch) -> None:
+        """Numbers in a text timestamp column (CSV, JSON) are a whole-column problem, like typed numbers."""
+        if self.time.ts_format not in ("auto", "date"):
+            return
+        for col in self.contract.columns:
+            if col.kind != "timestamp" or col.name not in batch.schema.names:
+                continue
+            values = batch.column(col.name)
+            if not _is_text(values.type):
+                continue
+            present = pc.drop_null(values)
+            present = present.filter(pc.not_equal(pc.utf8_trim_whitespace(present), ""))
+            if len(present) and pc.all(pc.match_substring_regex(present, _NUMBER_TEXT)).as_py():
+                raise SourceError(
+                    f"{self.source}: column {col.name!r} holds numbers (e.g. {present[0].as_py()!r}); pass "
+                    "--ts-format epoch_s, epoch_ms or epoch_us to read them as Unix times"
+                )
 
     # -- SQL building -----------------------------------------------------------------------------------
     def _value(self, col: Column, arrow_type: pa.DataType | None) -> str:
@@ -117,63 +167,62 @@ class BatchValidator:
         if col.kind == "enum":
             return f"lower(trim(CAST({ref} AS VARCHAR)))"
         if col.kind == "float":
-            if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+            if _is_text(arrow_type):
                 return f"TRY_CAST(trim({ref}) AS DOUBLE)"
             return f"CAST({ref} AS DOUBLE)"
         return _timestamp_sql(ref, arrow_type, self.time)
 
     def _build_sql(self, schema: pa.Schema) -> str:
+        """Three steps: typed values (``_v_<col>``), the first failing check (``_bad``), the output row.
+
+        Each value is computed once and each check once; text-only checks (empty after trim) run only on text
+        columns, because casting typed timestamps or numbers to text per row is what made validation slow.
+        """
         values, checks = [], []
         for col in self.contract.columns:
             arrow_type = schema.field(col.name).type if col.name in schema.names else None
-            value = self._value(col, arrow_type)
-            values.append(f"{value} AS {_q(col.name)}")
-            if arrow_type is None:
-                continue
-            ref = _q(col.name)
-            raw = f"CAST({ref} AS VARCHAR)"
-            name = _lit(col.name)
-            if col.required:
-                checks.append((f"{ref} IS NULL OR trim({raw}) = ''", name, "'is empty'"))
-            present = f"{ref} IS NOT NULL AND trim({raw}) <> ''"
-            if col.kind == "float":
-                checks.append(
-                    (f"{present} AND ({value} IS NULL OR NOT isfinite({value}))", name, f"'is not a number: ' || {raw}")
-                )
-            elif col.kind == "enum":
-                allowed = ", ".join(_lit(a) for a in col.allowed)
-                checks.append(
-                    (
-                        f"{present} AND {value} NOT IN ({allowed})",
-                        name,
-                        f"'is ' || {raw} || '; allowed: {', '.join(col.allowed)}'",
-                    )
-                )
-            elif col.kind == "timestamp":
-                fmt = self.time.ts_format
-                checks.append(
-                    (f"{present} AND {value} IS NULL", name, f"'is not a timestamp in format {fmt}: ' || {raw}")
-                )
-                checks.append(
-                    (
-                        f"{present} AND ({value} < TIMESTAMP '{_TS_MIN}' OR {value} >= TIMESTAMP '{_TS_MAX}')",
-                        name,
-                        f"'is out of range ({_TS_MIN[:4]}-{_TS_MAX[:4]}): ' || {raw} || '; check --ts-format'",
-                    )
-                )
-        bad_col = "CASE " + " ".join(f"WHEN {c} THEN {n}" for c, n, _ in checks) + " END" if checks else "NULL"
-        reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, _, r in checks) + " END" if checks else "NULL"
-        props = self._props_sql()
-        dedup = self._dedup_sql()
+            values.append(f"{self._value(col, arrow_type)} AS {_q('_v_' + col.name)}")
+            if arrow_type is not None:
+                checks += self._checks(col, arrow_type)
+        bad = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r in checks) + " END" if checks else "NULL"
         raw_json = (
             "CAST(to_json(struct_pack(" + ", ".join(f"{_q(n)} := {_q(n)}" for n in schema.names) + ")) AS VARCHAR)"
         )
+        outputs = ", ".join(f"{_q('_v_' + c.name)} AS {_q(c.name)}" for c in self.contract.columns)
         return (
-            f"WITH v AS (SELECT {', '.join(values)}, {props} AS _props, _row, "
-            f"{bad_col} AS _bad_column, {reason} AS _reason, "
-            f"CASE WHEN {bad_col} IS NOT NULL THEN {raw_json} END AS _raw FROM _ll_batch) "
-            f"SELECT *, {dedup} AS _dedup FROM v"
+            f"WITH a AS (SELECT *, {', '.join(values)} FROM _ll_batch), "
+            f"b AS (SELECT *, {bad} AS _bad FROM a) "
+            f"SELECT {outputs}, {self._props_sql()} AS _props, _row, _bad, "
+            f"CASE WHEN _bad IS NOT NULL THEN {raw_json} END AS _raw, {self._dedup_sql()} AS _dedup FROM b"
         )
+
+    def _checks(self, col: Column, arrow_type: pa.DataType) -> list[tuple[str, str]]:
+        """(condition, 'column<RS>reason') pairs for one source column, in the order they are tried."""
+        ref, val = _q(col.name), _q("_v_" + col.name)
+        raw = f"CAST({ref} AS VARCHAR)"
+        present = f"({ref} IS NOT NULL AND trim({ref}) <> '')" if _is_text(arrow_type) else f"({ref} IS NOT NULL)"
+
+        def tagged(reason_sql: str) -> str:
+            return f"{_lit(col.name)} || {_RS} || {reason_sql}"
+
+        checks = []
+        if col.required:
+            checks.append((f"NOT {present}", tagged("'is empty'")))
+        if col.kind == "float":
+            checks.append(
+                (f"{present} AND ({val} IS NULL OR NOT isfinite({val}))", tagged(f"'is not a number: ' || {raw}"))
+            )
+        elif col.kind == "enum":
+            allowed = ", ".join(_lit(a) for a in col.allowed)
+            reason = f"'is ' || {raw} || '; allowed: {', '.join(col.allowed)}'"
+            checks.append((f"{present} AND {val} NOT IN ({allowed})", tagged(reason)))
+        elif col.kind == "timestamp":
+            fmt = self.time.ts_format
+            checks.append((f"{present} AND {val} IS NULL", tagged(f"'is not a timestamp in format {fmt}: ' || {raw}")))
+            out_of_range = f"({val} < TIMESTAMP '{_TS_MIN}' OR {val} >= TIMESTAMP '{_TS_MAX}')"
+            reason = f"'is out of range ({_TS_MIN[:4]}-{_TS_MAX[:4]}): ' || {raw} || '; check --ts-format'"
+            checks.append((f"{present} AND {out_of_range}", tagged(reason)))
+        return checks
 
     def _props_sql(self) -> str:
         if not self.props:
@@ -183,17 +232,18 @@ class BatchValidator:
         return f"MAP([{keys}], [{vals}])"
 
     def _dedup_sql(self) -> str:
+        """63-bit md5 of the canonical row (or of the id): stable across DuckDB versions, engines and formats."""
         parts = []
         for col in self.contract.columns:
             if col.name == self.contract.id_column:
                 continue
-            ref = _q(col.name)
-            text = f"CAST(epoch_us({ref}) AS VARCHAR)" if col.kind == "timestamp" else f"CAST({ref} AS VARCHAR)"
+            val = _q("_v_" + col.name)
+            text = f"CAST(epoch_us({val}) AS VARCHAR)" if col.kind == "timestamp" else f"CAST({val} AS VARCHAR)"
             parts.append(f"coalesce({text}, {_NULL})")
-        parts += [f"{_lit(p + '=')} || CAST(_props[{_lit(p)}] AS VARCHAR)" for p in self.props]
+        parts += [f"{_lit(p + '=')} || CAST({_q(p)} AS VARCHAR)" for p in self.props]
         row_hash = f"concat_ws({_SEP}, {', '.join(parts)})"
         if self.contract.id_column:
-            idc = _q(self.contract.id_column)
+            idc = _q("_v_" + self.contract.id_column)
             row_hash = f"CASE WHEN {idc} IS NOT NULL THEN 'id' || {_SEP} || {idc} ELSE {row_hash} END"
         return f"CAST(md5_number_lower({row_hash}) >> 1 AS BIGINT)"
 
@@ -202,22 +252,29 @@ class BatchValidator:
         """Return ``(valid rows in output_schema, rejected rows in REJECT_SCHEMA)``."""
         if batch.schema != self.schema:
             batch = _conform(batch, self.schema, self.source)
-        rows = pa.array(range(first_row, first_row + batch.num_rows), pa.int64())
-        table = _naive_utc(pa.Table.from_batches([batch])).append_column("_row", rows)
+        if not self._checked_values:
+            self._check_values(batch)
+            self._checked_values = True
+        rows = pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64))
+        # Several record batches, not one: DuckDB scans Arrow in parallel per batch (md5 is the costly part).
+        pieces = [batch.slice(i, _SCAN_CHUNK) for i in range(0, max(batch.num_rows, 1), _SCAN_CHUNK)]
+        table = _naive_utc(pa.Table.from_batches(pieces, schema=batch.schema)).append_column("_row", rows)
         self.con.register("_ll_batch", table)
         try:
-            out = self.con.execute(self.sql).fetch_arrow_table()
+            result = self.con.execute(self.sql)
+            out = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.fetch_arrow_table()
         finally:
             self.con.unregister("_ll_batch")
-        bad = pc.is_valid(out["_bad_column"])
+        bad = pc.is_valid(out["_bad"])
         good = out.filter(pc.invert(bad)).select(self.out_schema.names).cast(self.out_schema)
         rejected = out.filter(bad)
+        column_reason = pc.split_pattern(rejected["_bad"], "\x1e", max_splits=1)
         rejects = pa.table(
             {
                 "source": pa.array([self.source] * rejected.num_rows, pa.string()),
                 "row": rejected["_row"],
-                "column": rejected["_bad_column"],
-                "reason": rejected["_reason"],
+                "column": pc.list_element(column_reason, 0),
+                "reason": pc.list_element(column_reason, 1),
                 "raw": rejected["_raw"],
             },
             schema=REJECT_SCHEMA,
@@ -255,13 +312,13 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, source: str) -> pa.Record
 
 def _check_type(source: str, col: Column, arrow_type: pa.DataType, time: TimeOptions) -> None:
     """Whole-column type problems are a source error (every row would fail), not a quarantine."""
-    numeric = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
+    numeric = _is_number(arrow_type)
     if col.kind == "timestamp" and numeric and time.ts_format not in _EPOCH_SCALE:
         raise SourceError(
             f"{source}: column {col.name!r} holds numbers ({arrow_type}); pass --ts-format epoch_s, epoch_ms "
             "or epoch_us to read them as Unix times"
         )
-    if col.kind == "float" and not (numeric or pa.types.is_string(arrow_type) or pa.types.is_null(arrow_type)):
+    if col.kind == "float" and not (numeric or _is_text(arrow_type) or pa.types.is_null(arrow_type)):
         raise SourceError(f"{source}: column {col.name!r} has type {arrow_type}; expected numbers")
 
 
@@ -278,10 +335,16 @@ def _timestamp_sql(ref: str, arrow_type: pa.DataType, time: TimeOptions) -> str:
         return f"CAST({ref} AS TIMESTAMP)" if time.naive_tz == "UTC" else from_naive(ref, naive_tz)
     if pa.types.is_date(arrow_type):
         return from_naive(ref, date_tz)
-    numeric = pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type)
     if fmt in _EPOCH_SCALE:
-        number = f"CAST({ref} AS DOUBLE)" if numeric else f"TRY_CAST(trim({ref}) AS DOUBLE)"
-        return f"make_timestamp(CAST(round({number} * {_EPOCH_SCALE[fmt]}) AS BIGINT))"
+        number = f"CAST({ref} AS DOUBLE)" if _is_number(arrow_type) else f"TRY_CAST(trim({ref}) AS DOUBLE)"
+        micros = f"({number} * {_EPOCH_SCALE[fmt]})"
+        # A value in the wrong unit (ms read as s) overflows BIGINT microseconds: give it a time past the range
+        # check (so it is quarantined as out of range) instead of failing the whole ingest.
+        return (
+            f"CASE WHEN isnan({number}) THEN NULL "
+            f"WHEN abs({micros}) >= {_EPOCH_US_LIMIT} THEN TIMESTAMP '9999-12-31' "
+            f"ELSE make_timestamp(CAST(round({micros}) AS BIGINT)) END"
+        )
     text = f"trim(CAST({ref} AS VARCHAR))"
     if fmt == "auto":
         # epoch_us of a TIMESTAMPTZ is its UTC instant: no ICU calendar work per row, unlike timezone('UTC', x).

@@ -16,14 +16,19 @@ import pyarrow as pa
 
 from liuliang.warehouse.engine import Engine, StageWriter
 
+#: DuckDB spills staging tables, joins and sorts to disk beyond this, so ingest memory stays bounded
+#: whatever the input size (DuckDB's own default is 80% of RAM).
+DEFAULT_MEMORY_LIMIT = "4GB"
 
-def connect_duckdb(path: str | Path) -> ibis.BaseBackend:
+
+def connect_duckdb(path: str | Path, memory_limit: str | None = None) -> ibis.BaseBackend:
     """Open (or create) a DuckDB file with the session pinned to UTC (timestamps are stored as naive UTC)."""
     target = str(path)
     if target != ":memory:":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
     con = ibis.duckdb.connect(target)
     con.raw_sql("SET TimeZone = 'UTC'")
+    con.raw_sql(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
     return con
 
 

@@ -86,6 +86,10 @@ class Engine(abc.ABC):
     def rewrite(self, name: str, expr: ir.Table) -> None:
         """Replace the contents of ``name`` with ``expr`` (which may read ``name`` itself)."""
 
+    def recover(self) -> bool:
+        """Finish or undo table-level operations a crash interrupted (engines without transactions)."""
+        return False
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.con.disconnect()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from liuliang.warehouse.engine import Engine, StageWriter
+
+_NEW, _OLD = "_ll_new_", "_ll_old_"
 
 
 def local_spark_session(
@@ -53,6 +54,7 @@ class _SparkStage(StageWriter):
     def __init__(self, engine: SparkEngine, name: str, schema: pa.Schema) -> None:
         self.engine, self.name, self.schema = engine, name, schema
         self.dir = Path(tempfile.mkdtemp(prefix=f"liuliang-stage-{name}-"))
+        engine._cleanup[name] = self.dir  # removed by drop_temp even if staging fails before finish()
         self.writer = pq.ParquetWriter(self.dir / "part-0.parquet", schema)
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -107,11 +109,36 @@ class SparkEngine(Engine):
         self.rewrite(name, self.table(name).anti_join(keys, on))
 
     def rewrite(self, name: str, expr: ir.Table) -> None:
-        # Spark cannot overwrite a table it is reading: write a new table, then swap names.
-        tmp = f"_ll_new_{name}_{uuid.uuid4().hex[:8]}"
-        self.con.create_table(tmp, expr)
-        self.session.sql(f"DROP TABLE `{name}`")
-        self.con.rename_table(tmp, name)
+        """Spark cannot overwrite a table it is reading: write a new table, then swap names.
+
+        The old table is renamed aside (``_ll_old_<name>``) and dropped only after the new one has its name, so a
+        crash at any step leaves a state :meth:`recover` can finish or undo; dropping first lost the whole table
+        to a crash between the drop and the rename (the next open then created it empty).
+        """
+        new, old = f"{_NEW}{name}", f"{_OLD}{name}"
+        for leftover in (new, old):
+            self.session.sql(f"DROP TABLE IF EXISTS `{leftover}`")
+        self.con.create_table(new, expr)
+        self.session.sql(f"ALTER TABLE `{name}` RENAME TO `{old}`")
+        self.session.sql(f"ALTER TABLE `{new}` RENAME TO `{name}`")
+        self.session.sql(f"DROP TABLE `{old}`")
+
+    def recover(self) -> bool:
+        """Finish or undo table swaps a crash interrupted; True if there was one."""
+        tables = {t.name for t in self.session.catalog.listTables() if not t.isTemporary}
+        found = False
+        for table in sorted(tables):
+            if table.startswith(_OLD):
+                found = True
+                base = table[len(_OLD) :]
+                if base in tables:  # the swap completed: the old copy is garbage
+                    self.session.sql(f"DROP TABLE `{table}`")
+                else:  # crashed between the two renames: put the old table back
+                    self.session.sql(f"ALTER TABLE `{table}` RENAME TO `{base}`")
+            elif table.startswith(_NEW):
+                found = True
+                self.session.sql(f"DROP TABLE `{table}`")
+        return found
 
     def close(self) -> None:
         for name in list(self._cleanup):

@@ -92,10 +92,16 @@ class Workspace:
         *,
         tz: str | None = None,
         week_start: str | None = None,
+        memory_limit: str | None = None,
     ) -> Workspace:
-        """Open or create a workspace; ``tz``/``week_start`` are required to match an existing one."""
-        engine, location = _engine_for(target)
+        """Open or create a workspace; ``tz``/``week_start`` are required to match an existing one.
+
+        ``memory_limit`` (e.g. ``"8GB"``) caps an embedded DuckDB workspace's memory; beyond it DuckDB spills.
+        """
+        engine, location = _engine_for(target, memory_limit)
         ws = cls(engine, WorkspaceSettings(), location)
+        if not engine.transactional:
+            engine.recover()  # before anything creates a table that a crashed swap left without its name
         ws._init_tables(tz, week_start)
         if not engine.transactional:
             ws.repair()
@@ -241,7 +247,7 @@ class Workspace:
         self.close()
 
 
-def _engine_for(target: str | Path | ibis.BaseBackend | None) -> tuple[Engine, str]:
+def _engine_for(target: str | Path | ibis.BaseBackend | None, memory_limit: str | None = None) -> tuple[Engine, str]:
     from liuliang.warehouse.duckdb import DuckDBEngine, connect_duckdb
 
     if target is None:
@@ -251,7 +257,7 @@ def _engine_for(target: str | Path | ibis.BaseBackend | None) -> tuple[Engine, s
         if "://" in text and not text.startswith("duckdb://"):
             return _engine_for(ibis.connect(text))
         path = text.removeprefix("duckdb://") or ":memory:"
-        return DuckDBEngine(connect_duckdb(path)), path
+        return DuckDBEngine(connect_duckdb(path, memory_limit)), path
     backend = getattr(target, "name", None)
     if backend == "duckdb":
         target.raw_sql("SET TimeZone = 'UTC'")
