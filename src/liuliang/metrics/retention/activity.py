@@ -1,0 +1,76 @@
+"""Activity rows for one set of event names: ``(user_key, day, ts, n, amount)``, as Ibis expressions.
+
+Two grains, same columns:
+
+- *day grain* (calendar day/week/month/quarter, rolling week/month): one row per user and local day, read from the
+  ``user_day_event`` / ``user_day`` rollups; ``ts`` is the day's first matching event, ``n`` the number of events.
+  The last day (the one holding ``data_end``) is re-aggregated from ``events`` with ``ts <= data_end``, so a
+  ``data_end`` inside the data is exact and the rollups are never read past it.
+- *event grain* (hour periods, rolling day windows, ``period_zero="returns_after_start"``): one row per event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from liuliang.warehouse import Workspace
+
+COLUMNS = ("user_key", "day", "ts", "n", "amount")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Resolved before building: ``data_end`` (naive UTC) and its local day."""
+
+    data_end: dt.datetime
+    end_day: int
+
+
+def _shape(t: ir.Table, *, ts: ir.Value, n: ir.Value, amount: ir.Value) -> ir.Table:
+    return t.select(
+        user_key=t.user_key.cast("int64"),
+        day=t.day.cast("int32"),
+        ts=ts.cast("timestamp"),
+        n=n.cast("int64"),
+        amount=amount.cast("float64"),
+    )
+
+
+def _events(ws: Workspace, names: tuple[str, ...] | None, bounds: Bounds) -> ir.Table:
+    ev = ws.table("events")
+    ev = ev.filter(ev.ts <= bounds.data_end)
+    if names is not None:
+        ev = ev.filter(ev.event.isin(list(names)))
+    return ev
+
+
+def event_grain(ws: Workspace, names: tuple[str, ...] | None, bounds: Bounds) -> ir.Table:
+    """One row per event up to ``data_end``."""
+    ev = _events(ws, names, bounds)
+    return _shape(ev, ts=ev.ts, n=ibis.literal(1), amount=ev.amount.fill_null(0.0))
+
+
+def day_grain(ws: Workspace, names: tuple[str, ...] | None, bounds: Bounds) -> ir.Table:
+    """One row per user and local day up to ``data_end`` (rollups before its day, raw events on it)."""
+    if names is None:
+        roll = ws.user_day()
+    else:
+        roll = ws.user_day_event()
+        roll = roll.filter(roll.event.isin(list(names)))
+    roll = roll.filter(roll.day < bounds.end_day)
+    if names is not None:
+        roll = roll.group_by(["user_key", "day"]).aggregate(
+            events=roll.events.sum(), amount=roll.amount.sum(), first_ts=roll.first_ts.min()
+        )
+    past = _shape(roll, ts=roll.first_ts, n=roll.events, amount=roll.amount.fill_null(0.0))
+    ev = _events(ws, names, bounds)
+    ev = ev.filter(ev.day == bounds.end_day)
+    last = ev.group_by(["user_key", "day"]).aggregate(
+        first_ts=ev.ts.min(), events=ev.count(), amount=ev.amount.fill_null(0.0).sum()
+    )
+    last = _shape(last, ts=last.first_ts, n=last.events, amount=last.amount)
+    return past.union(last, distinct=False)

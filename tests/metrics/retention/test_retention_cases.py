@@ -1,0 +1,230 @@
+"""Hand-computed examples for PostHog's documented edge cases, and the spec's rules one by one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+import liuliang
+from liuliang.errors import LiuliangError, UnsupportedOperationError, WorkspaceError
+from liuliang.metrics.retention import RetentionSpec, RetentionSpecError, amplitude, mixpanel, posthog, retention
+from liuliang.metrics.retention.spec import RULES
+from liuliang.warehouse.periods import day_number
+
+D0 = dt.date(2024, 1, 1)
+C0 = day_number(D0)
+
+
+def at(day: int, hour: int) -> dt.datetime:
+    return dt.datetime(2024, 1, 1 + day, hour)
+
+
+#: a: day 0 twice (a same-period return), day 2.  b: day 0, day 1.  c: first seen day 1, then day 2.
+#: d: day 0 twice only.  Data ends on day 3 at noon, so day 3 is incomplete.
+LOG = [
+    ("a", at(0, 10), "open"),
+    ("a", at(0, 15), "open"),
+    ("a", at(2, 9), "open"),
+    ("b", at(0, 11), "open"),
+    ("b", at(1, 11), "pay"),
+    ("c", at(1, 8), "open"),
+    ("c", at(2, 8), "open"),
+    ("d", at(0, 1), "open"),
+    ("d", at(0, 2), "open"),
+    ("e", at(3, 12), "open"),
+]
+
+
+@pytest.fixture(scope="module")
+def ws():
+    w = liuliang.Workspace.open(":memory:", tz="UTC")
+    w.ingest(
+        pa.table(
+            {
+                "user_id": [r[0] for r in LOG],
+                "ts": pa.array([r[1] for r in LOG], pa.timestamp("us")),
+                "event": [r[2] for r in LOG],
+                "amount": [1.0] * len(LOG),
+            }
+        )
+    )
+    w.ingest(pa.table({"user_id": ["a", "b", "c"], "channel": ["ads", "ads", "organic"]}), table="users")
+    yield w
+    w.close()
+
+
+def counts(result, cohort: int, breakdown: str = "all") -> list[tuple[int, int, bool]]:
+    rows = [r for r in result.table.to_pylist() if r["cohort"] == cohort and r["breakdown"] == breakdown]
+    return [(r["cohort_size"], r["count"], r["incomplete"]) for r in sorted(rows, key=lambda r: r["period_offset"])]
+
+
+def test_first_time_on_period_n(ws) -> None:
+    r = retention(ws, posthog(periods=3))
+    assert counts(r, C0) == [(3, 3, False), (3, 1, False), (3, 1, False), (3, 0, True)]
+    assert counts(r, C0 + 1) == [(1, 1, False), (1, 1, False), (1, 0, True), (1, 0, True)]
+    assert counts(r, C0 + 3) == [(1, 1, True), (1, 0, True), (1, 0, True), (1, 0, True)]
+
+
+def test_same_period_return_does_not_count(ws) -> None:
+    # a and d come back within day 0; PostHog's day 0 is the cohort, and those returns retain nobody later.
+    r = retention(ws, posthog(periods=1, criterion="on_or_after"))
+    assert counts(r, C0) == [(3, 3, False), (3, 2, False)]  # a (day 2) and b (day 1), not d
+    # counting returns in the start period instead: a and d returned on day 0 (b's only day-0 event is its start)
+    r = retention(ws, posthog(periods=1, period_zero="returns"))
+    assert counts(r, C0)[0] == (3, 3, False)
+    r = retention(ws, posthog(periods=1, period_zero="returns", min_occurrences=2))
+    assert counts(r, C0)[0] == (3, 2, False)  # a and d have two day-0 events, b one
+
+
+def test_returns_after_start_with_a_different_start_event(ws) -> None:
+    # cohort by "pay" (only b, day 1); any event at or after the payment counts in period 0: b's pay itself
+    r = retention(ws, posthog(start_events=("pay",), periods=1, period_zero="returns_after_start"))
+    assert counts(r, C0 + 1) == [(1, 1, False), (1, 0, False)]
+    r = retention(
+        ws, posthog(start_events=("pay",), return_events=("open",), periods=1, period_zero="returns_after_start")
+    )
+    assert counts(r, C0 + 1)[0] == (1, 0, False)  # b opened only before paying that day
+
+
+def test_recurring_vs_first_time(ws) -> None:
+    r = retention(ws, posthog(periods=1, cohorting="recurring"))
+    assert counts(r, C0 + 1) == [(2, 2, False), (2, 1, False)]  # b and c active on day 1; c back on day 2
+    assert counts(r, C0 + 2) == [(2, 2, False), (2, 0, True)]  # a and c on day 2
+    first = retention(ws, posthog(periods=1))
+    assert counts(first, C0 + 1) == [(1, 1, False), (1, 1, False)]  # only c is new on day 1
+
+
+def test_on_or_after_counts_every_period_up_to_the_last_return(ws) -> None:
+    r = retention(ws, posthog(periods=3, criterion="on_or_after"))
+    # a's last return is day 2: counted on days 1 and 2 although absent on day 1
+    assert [c[1] for c in counts(r, C0)] == [3, 2, 1, 0]
+
+
+def test_incomplete_period_left_out_of_the_mean(ws) -> None:
+    r = retention(ws, posthog(periods=2))
+    mean = {(row["period_offset"]): row for row in r.mean().to_pylist()}
+    # day 1: cohorts day 0 (1/3) and day 1 (1/1); day 3's cohort (e) is incomplete even at offset 0
+    assert mean[1]["cohorts"] == 2
+    assert mean[1]["rate"] == pytest.approx((1 / 3 + 1) / 2)
+    weighted = {row["period_offset"]: row for row in r.mean(weighted=True).to_pylist()}
+    assert weighted[1]["rate"] == pytest.approx(2 / 4)
+    assert mean[2]["cohorts"] == 1 and mean[2]["rate"] == pytest.approx(1 / 3)
+
+
+def test_lookahead_beyond_the_cohort_range(ws) -> None:
+    # cohorts of day 0 only, still followed with the data of days 1-3 (PostHog issue 23355)
+    r = retention(ws, posthog(periods=2, date_from=D0, date_to=D0))
+    assert counts(r, C0) == [(3, 3, False), (3, 1, False), (3, 1, False)]
+    assert set(r.table["cohort"].to_pylist()) == {C0}
+
+
+def test_empty_cohorts_in_the_range_are_listed(ws) -> None:
+    r = retention(ws, posthog(periods=1, date_from=D0, cohorting="first_time", start_events=("pay",)))
+    assert counts(r, C0) == [(0, 0, False), (0, 0, False)]
+    assert counts(r, C0 + 3) == [(0, 0, True), (0, 0, True)]
+    assert r.cell(C0, 1)["rate"] is None
+
+
+def test_streak_and_brackets(ws) -> None:
+    r = retention(ws, posthog(periods=2, criterion="streak"))
+    assert [c[1] for c in counts(r, C0)] == [3, 1, 0]  # b on day 1; nobody on days 1 and 2
+    r = retention(ws, posthog(criterion="brackets", brackets=(1, 3)))
+    assert [c[1] for c in counts(r, C0)] == [3, 1, 1]  # [1,1]: b; [2,3]: a
+
+
+def test_observed_denominator_and_previous_reference(ws) -> None:
+    r = retention(ws, amplitude(window="calendar", periods=3))
+    cells = {row["period_offset"]: row for row in r.table.to_pylist() if row["cohort"] == C0}
+    assert cells[3]["observed"] == 0 and cells[3]["count"] == 0 and cells[3]["rate"] is None
+    r = retention(ws, posthog(periods=2, reference="previous"))
+    cells = {row["period_offset"]: row for row in r.table.to_pylist() if row["cohort"] == C0}
+    assert cells[1]["rate"] == pytest.approx(1 / 3) and cells[2]["rate"] == pytest.approx(1.0)
+
+
+def test_rolling_days_count_whole_hours_from_the_start(ws) -> None:
+    # b starts day 0 11:00; day 1 11:00 is 24 hours later: rolling day 1. a starts day 0 10:00 and returns
+    # day 2 09:00, 47 hours later: rolling day 1 too (calendar day 2).
+    r = retention(ws, amplitude(periods=2, denominator="cohort"))
+    assert counts(r, C0) == [(3, 3, False), (3, 2, False), (3, 0, False)]  # all windows end by day 3 11:00
+
+
+def test_breakdown_and_revenue(ws) -> None:
+    r = retention(ws, posthog(periods=1, breakdown="channel"))
+    assert counts(r, C0, "ads") == [(2, 2, False), (2, 1, False)]
+    assert counts(r, C0, "(none)") == [(1, 1, False), (1, 0, False)]
+    r = retention(ws, posthog(periods=2, aggregation="sum", criterion="on_or_before"))
+    cells = {row["period_offset"]: row for row in r.table.to_pylist() if row["cohort"] == C0}
+    # cumulative value of the members counted: day 0 = every return's amount (a 2, b 1, d 2); by day 1 only b has
+    # returned (its day 0 + day 1 = 2); by day 2 a too (a's day 0 + day 2 = 3, plus b's 2)
+    assert [cells[k]["value"] for k in range(3)] == [5.0, 2.0, 5.0]
+
+
+def test_data_end_inside_the_data(ws) -> None:
+    r = retention(ws, posthog(periods=2), data_end=at(2, 8))
+    # a's day-2 event (09:00) is after data_end; c's (08:00) is not
+    assert counts(r, C0) == [(3, 3, False), (3, 1, False), (3, 0, True)]
+    assert counts(r, C0 + 1) == [(1, 1, False), (1, 1, True), (1, 0, True)]
+
+
+def test_missing_users_table_and_unsupported_filters() -> None:
+    w = liuliang.Workspace.open(":memory:", tz="UTC")
+    w.ingest(pa.table({"user_id": ["x"], "ts": pa.array([at(0, 1)], pa.timestamp("us")), "event": ["open"]}))
+    with pytest.raises(WorkspaceError, match="users table"):
+        retention(w, RetentionSpec(cohorting="signup"))
+    with pytest.raises(UnsupportedOperationError):
+        retention(w, RetentionSpec(start_where=(("platform", "ios"),)))
+    assert retention(w, RetentionSpec(periods=0)).table.num_rows == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"period": "fortnight"}, "retention_unknown_choice"),
+        ({"periods": -1}, "retention_periods_negative"),
+        ({"min_occurrences": 0}, "retention_min_occurrences_not_positive"),
+        ({"criterion": "brackets", "brackets": (3, 2)}, "retention_brackets_invalid"),
+        ({"brackets": (1, 2)}, "retention_brackets_invalid"),
+        ({"window": "rolling", "period": "quarter"}, "retention_rolling_period_unsupported"),
+        ({"date_from": dt.date(2024, 2, 1), "date_to": dt.date(2024, 1, 1)}, "retention_date_range_reversed"),
+        ({"aggregation": "sum", "criterion": "streak"}, "retention_value_aggregation_criterion_unsupported"),
+        ({"cohorting": "first_in_range"}, "retention_first_in_range_without_range"),
+    ],
+)
+def test_each_rule_has_a_stable_code(changes: dict, code: str) -> None:
+    with pytest.raises(RetentionSpecError) as info:
+        RetentionSpec(**changes).validate()
+    assert info.value.code == code
+    assert isinstance(info.value, LiuliangError)
+
+
+def test_rule_codes_are_unique_and_default_spec_is_valid() -> None:
+    codes = [r.code for r in RULES]
+    assert len(codes) == len(set(codes))
+    RetentionSpec().validate()
+
+
+def test_presets_set_each_tools_defaults() -> None:
+    assert posthog().window == "calendar" and posthog().period_zero == "cohort" and posthog().criterion == "on"
+    assert amplitude().window == "rolling" and amplitude().denominator == "observed"
+    assert mixpanel().criterion == "on_or_after" and mixpanel().period_zero == "returns_after_start"
+    assert posthog(period="week").period == "week"
+    spec = RetentionSpec(start_events=["a"])
+    assert spec.start_events == ("a",)
+
+
+def test_result_shapes(ws) -> None:
+    r = retention(ws, posthog(periods=1))
+    d = r.to_dict()
+    assert d["spec"]["period"] == "day" and d["rows"][0]["cohort_start"] == "2024-01-01"
+    assert "<table>" in r._repr_html_() and "*" in r._repr_html_()
+    assert list(r.to_pandas().columns[:3]) == ["breakdown", "cohort", "cohort_start"]
+    assert r.to_arrow().schema.names[:3] == ["breakdown", "cohort", "period_offset"]
+    try:
+        import plotly  # noqa: F401
+    except ImportError:
+        with pytest.raises(LiuliangError, match="plotly"):
+            r.plot()
+    else:
+        assert r.plot() is not None
