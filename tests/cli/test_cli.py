@@ -90,3 +90,27 @@ def test_demo_json(tmp_path, capsys) -> None:
         assert c["d7_planted"] is not None and 0 <= c["d7"] <= 1
     # the story the demo tells: cash red packets and share links retain worse than organic users
     assert channels["organic"]["d7"] > channels["red_packet"]["d7"] > channels["social_share"]["d7"]
+
+
+def test_retention_command(tmp_path, capsys) -> None:
+    ws = tmp_path / "w.duckdb"
+    events = tmp_path / "e.csv"
+    events.write_text(
+        "user_id,ts,event\n"
+        "a,2026-03-02T10:00:00Z,open\na,2026-03-03T10:00:00Z,open\n"
+        "b,2026-03-02T11:00:00Z,open\nb,2026-03-04T11:00:00Z,open\n"
+        "c,2026-03-03T09:00:00Z,open\n"
+    )
+    run(["ingest", str(events), "-w", str(ws)], capsys)
+    code, out, _ = run(["retention", "-w", str(ws), "--periods", "2", "-f", "json"], capsys)
+    assert code == 0
+    cells = {(r["cohort_start"], r["period_offset"]): r for r in json.loads(out)["rows"]}
+    assert cells[("2026-03-02", 1)]["count"] == 1 and cells[("2026-03-02", 1)]["cohort_size"] == 2
+    assert cells[("2026-03-02", 2)]["count"] == 1
+    assert cells[("2026-03-03", 1)]["incomplete"]  # 4 March is the last day in the data
+    code, out, _ = run(["retention", "-w", str(ws), "--preset", "mixpanel", "--periods", "2", "-f", "csv"], capsys)
+    assert code == 0 and out.splitlines()[0].startswith("breakdown,cohort,period_offset")
+    code, out, _ = run(["retention", "-w", str(ws), "--periods", "2"], capsys)
+    assert code == 0 and "mean" in out and "2026-03-02" in out
+    code, _, err = run(["retention", "-w", str(ws), "--criterion", "sometimes"], capsys)
+    assert code == 2 and "criterion" in err

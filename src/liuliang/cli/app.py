@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from liuliang.cli import demo, generate, info, ingest
+from liuliang.cli import demo, generate, info, ingest, retention
 from liuliang.cli.common import print_error
 from liuliang.errors import LiuliangError, RejectedRowsError
 
@@ -23,6 +23,7 @@ app.command(rich_help_panel="Data")(generate.generate)
 app.command(rich_help_panel="Data")(ingest.ingest)
 app.command(rich_help_panel="Data")(info.info)
 app.command(rich_help_panel="Data")(info.quarantine)
+app.command("retention", rich_help_panel="Metrics")(retention.retention_command)
 
 
 @app.callback()

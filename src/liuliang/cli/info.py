@@ -12,7 +12,8 @@ from liuliang.cli.common import FormatOpt, OutputFormat, WorkspaceOpt, open_work
 from liuliang.errors import WorkspaceError
 
 
-def _existing(path: Path) -> Path:
+def existing_workspace(path: Path) -> Path:
+    """The path, or a clear error if there is no workspace there (instead of creating an empty one)."""
     if not path.exists():
         raise WorkspaceError(f"{path}: no workspace here (create one with liuliang ingest or liuliang demo)")
     return path
@@ -20,7 +21,7 @@ def _existing(path: Path) -> Path:
 
 def info(workspace: WorkspaceOpt = Path("liuliang.duckdb"), fmt: FormatOpt = OutputFormat.table) -> None:
     """Tables and row counts, date range, time zone and quarantine count."""
-    with open_workspace(_existing(workspace)) as ws:
+    with open_workspace(existing_workspace(workspace)) as ws:
         data = ws.info()
     if fmt is OutputFormat.json:
         print_json(data.to_dict())
@@ -49,7 +50,7 @@ def quarantine(
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """Rejected rows: source file, row number, column, reason and the raw row."""
-    with open_workspace(_existing(workspace)) as ws:
+    with open_workspace(existing_workspace(workspace)) as ws:
         rows = ws.quarantine().slice(0, limit).to_pylist()
     if fmt is OutputFormat.json:
         print_json(rows)

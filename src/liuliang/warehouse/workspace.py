@@ -200,6 +200,13 @@ class Workspace:
         with self.engine.transaction():
             rollup.rebuild(self.engine)
 
+    # -- metrics (conveniences: the metrics stage does the work, the workspace only passes itself) ---------
+    def retention(self, spec: Any = None, **options: Any) -> Any:
+        """``liuliang.metrics.retention.retention(self, spec, ...)``: a :class:`RetentionTable`."""
+        from liuliang.metrics.retention import retention
+
+        return retention(self, spec, **options)
+
     # -- describing -------------------------------------------------------------------------------------
     def info(self) -> WorkspaceInfo:
         names = [
