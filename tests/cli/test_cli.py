@@ -114,3 +114,27 @@ def test_retention_command(tmp_path, capsys) -> None:
     assert code == 0 and "mean" in out and "2026-03-02" in out
     code, _, err = run(["retention", "-w", str(ws), "--criterion", "sometimes"], capsys)
     assert code == 2 and "criterion" in err
+
+
+def test_revenue_command(tmp_path, capsys) -> None:
+    ws = tmp_path / "w.duckdb"
+    events, users = tmp_path / "e.csv", tmp_path / "u.csv"
+    events.write_text(
+        "user_id,ts,event,amount\n"
+        "a,2026-01-05T10:00:00Z,order,10\na,2026-02-05T10:00:00Z,order,30\n"
+        "b,2026-01-06T10:00:00Z,order,20\nb,2026-02-06T10:00:00Z,order,5\n"
+        "b,2026-03-06T10:00:00Z,order,5\n"
+    )
+    users.write_text("user_id,channel,acquisition_cost\na,red_packet,12\nb,organic,2\n")
+    run(["ingest", str(events), "-w", str(ws)], capsys)
+    run(["ingest", str(users), "-w", str(ws), "-t", "users"], capsys)
+    code, out, _ = run(["revenue", "nrr", "-w", str(ws), "--periods", "1", "-f", "json"], capsys)
+    cell = {r["period_offset"]: r for r in json.loads(out)["rows"]}
+    # January cohort: 30 in period 0; February 35 -> NRR 35/30; GRR caps a at 10 and b at 5 -> 15/30
+    assert code == 0 and cell[1]["nrr"] == pytest.approx(35 / 30) and cell[1]["grr"] == pytest.approx(0.5)
+    code, out, _ = run(["revenue", "cac", "-w", str(ws), "--by", "channel", "-f", "json"], capsys)
+    cac = {r["segment"]: r["cac"] for r in json.loads(out)["rows"]}
+    assert code == 0 and cac == {"red_packet": 12.0, "organic": 2.0}
+    for view in ("retained-cost", "payback"):
+        code, out, _ = run(["revenue", view, "-w", str(ws)], capsys)
+        assert code == 0 and out.strip()
