@@ -138,3 +138,26 @@ def test_revenue_command(tmp_path, capsys) -> None:
     for view in ("retained-cost", "payback"):
         code, out, _ = run(["revenue", view, "-w", str(ws)], capsys)
         assert code == 0 and out.strip()
+
+
+def test_activity_and_lifecycle_commands(tmp_path, capsys) -> None:
+    ws = tmp_path / "w.duckdb"
+    events = tmp_path / "e.csv"
+    events.write_text(
+        "user_id,ts,event\n"
+        "a,2026-03-02T10:00:00Z,open\na,2026-03-03T10:00:00Z,open\n"
+        "b,2026-03-03T11:00:00Z,open\nb,2026-03-12T11:00:00Z,open\n"
+    )
+    run(["ingest", str(events), "-w", str(ws)], capsys)
+    code, out, _ = run(["activity", "dau", "-w", str(ws), "-f", "json"], capsys)
+    days = {r["date"]: r for r in json.loads(out)["rows"]}
+    assert code == 0 and days["2026-03-03"]["dau"] == 2 and days["2026-03-12"]["mau"] == 2
+    assert days["2026-03-12"]["wau"] == 1
+    code, out, _ = run(["lifecycle", "-w", str(ws), "--period", "week", "-f", "json"], capsys)
+    status = {(r["period_start"], r["status"]): r["users"] for r in json.loads(out)["rows"]}
+    # week of 2 March: a and b are new; week of 9 March: b is returning (active both weeks), a is dormant
+    assert code == 0 and status[("2026-03-02", "new")] == 2
+    assert status[("2026-03-09", "returning")] == 1 and status[("2026-03-09", "dormant")] == 1
+    for view in ("frequency", "participation"):
+        code, out, _ = run(["activity", view, "-w", str(ws)], capsys)
+        assert code == 0 and out.strip()

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from liuliang.cli import demo, generate, info, ingest, retention, revenue
+from liuliang.cli import activity, demo, generate, info, ingest, retention, revenue
 from liuliang.cli.common import print_error
 from liuliang.errors import LiuliangError, RejectedRowsError
 
@@ -24,6 +24,8 @@ app.command(rich_help_panel="Data")(ingest.ingest)
 app.command(rich_help_panel="Data")(info.info)
 app.command(rich_help_panel="Data")(info.quarantine)
 app.command("retention", rich_help_panel="Metrics")(retention.retention_command)
+app.command(rich_help_panel="Metrics")(activity.activity)
+app.command("lifecycle", rich_help_panel="Metrics")(activity.lifecycle_command)
 app.command(rich_help_panel="Metrics")(revenue.revenue)
 
 
