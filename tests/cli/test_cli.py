@@ -161,3 +161,17 @@ def test_activity_and_lifecycle_commands(tmp_path, capsys) -> None:
     for view in ("frequency", "participation"):
         code, out, _ = run(["activity", view, "-w", str(ws)], capsys)
         assert code == 0 and out.strip()
+
+
+def test_demo_headline_tables(tmp_path, capsys) -> None:
+    code, out, _ = run(["demo", "--dir", str(tmp_path), "--users", "2500", "--days", "70", "-f", "json"], capsys)
+    data = json.loads(out)
+    money = {r["channel"]: r for r in data["money"]}
+    assert code == 0 and set(money) == {"organic", "red_packet", "free_order", "social_share"}
+    # festival channels (every user observable at D30): a user kept costs more than one acquired, more at D30 than D7
+    for channel in ("red_packet", "social_share"):
+        r = money[channel]
+        assert r["cost_per_retained_d30"] >= r["cost_per_retained_d7"] >= r["cac"] > 0
+    assert money["free_order"]["cac"] > money["organic"]["cac"]
+    assert 0 < data["activity"]["dau"] <= data["activity"]["wau"] <= data["activity"]["mau"]
+    assert data["lifecycle"] and all(w["new"] >= 0 and w["dormant"] >= 0 for w in data["lifecycle"])

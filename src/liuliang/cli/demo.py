@@ -19,7 +19,19 @@ from rich.table import Table
 
 from liuliang.cli.common import FormatOpt, OutputFormat, err, out, print_json, progress_bar
 from liuliang.cli.generate import DaysOpt, SeedOpt, UsersOpt, run_generate
-from liuliang.metrics import DayNRetention, day_n_retention
+from liuliang.metrics import (
+    CacSpec,
+    CostPerRetainedSpec,
+    DayNRetention,
+    LifecycleSpec,
+    RevenueSpec,
+    active_users,
+    cac,
+    cohort_revenue,
+    cost_per_retained,
+    day_n_retention,
+    lifecycle,
+)
 from liuliang.warehouse import Workspace
 
 DEMO_TZ = "Asia/Shanghai"
@@ -39,6 +51,47 @@ class DemoResult:
     users_by_channel: dict[str, int]
     truth: dict[tuple[str, int], float]
     seconds: dict[str, float]
+    money: list[dict[str, Any]]
+    activity: dict[str, Any]
+    lifecycle: list[dict[str, Any]]
+
+
+def money_by_channel(ws: Workspace) -> list[dict[str, Any]]:
+    """CAC, cost per retained user (D7, D30) and month-1 NRR per channel: did the spend buy users who stay?"""
+    cac_rows = {r["segment"]: r for r in cac(ws, CacSpec(by=("channel",))).to_arrow().to_pylist()}
+    kept = cost_per_retained(ws, CostPerRetainedSpec(days=(7, 30), by=("channel",))).to_arrow().to_pylist()
+    per_day = {(r["segment"], r["day"]): r["cost_per_retained"] for r in kept}
+    nrr: dict[str, list[float]] = {}
+    for r in cohort_revenue(ws, RevenueSpec(period="month", periods=1, breakdown="channel")).to_arrow().to_pylist():
+        if r["period_offset"] == 1 and not r["incomplete"] and r["base_revenue"]:
+            acc = nrr.setdefault(r["breakdown"], [0.0, 0.0])
+            acc[0] += r["revenue"]
+            acc[1] += r["base_revenue"]
+    return [
+        {
+            "channel": channel,
+            "cac": row["cac"],
+            "cost_per_retained_d7": per_day.get((channel, 7)),
+            "cost_per_retained_d30": per_day.get((channel, 30)),
+            "nrr_month1": nrr[channel][0] / nrr[channel][1] if channel in nrr else None,
+        }
+        for channel, row in sorted(cac_rows.items())
+    ]
+
+
+def latest_activity(ws: Workspace) -> dict[str, Any]:
+    rows = [r for r in active_users(ws).to_arrow().to_pylist() if not r["incomplete"]]
+    last = rows[-1] if rows else {}
+    return {k: last.get(k) for k in ("date", "dau", "wau", "mau", "stickiness")}
+
+
+def recent_lifecycle(ws: Workspace, weeks: int = 6) -> list[dict[str, Any]]:
+    """The last complete weeks as one row per week: new / returning / resurrecting / dormant."""
+    by_week: dict[Any, dict[str, Any]] = {}
+    for r in lifecycle(ws, LifecycleSpec(period="week")).to_arrow().to_pylist():
+        if not r["incomplete"]:
+            by_week.setdefault(r["period_start"], {"week": r["period_start"]})[r["status"]] = r["users"]
+    return [by_week[w] for w in sorted(by_week)[-weeks:]]
 
 
 def planted_truth(world: Path) -> dict[tuple[str, int], float]:
@@ -75,6 +128,7 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         retention = day_n_retention(ws, DAYS, by="channel")
         users_tab = ws.table("users")
         counts = ws.engine.to_arrow(users_tab.group_by("channel").aggregate(n=users_tab.count()))
+        money, activity, weeks = money_by_channel(ws), latest_activity(ws), recent_lifecycle(ws)
         seconds["metrics"] = time.perf_counter() - t0
     return DemoResult(
         workspace=ws_path,
@@ -82,6 +136,9 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         users_by_channel={r["channel"]: r["n"] for r in counts.to_pylist()},
         truth=planted_truth(world),
         seconds=seconds,
+        money=money,
+        activity=activity,
+        lifecycle=weeks,
     )
 
 
@@ -109,7 +166,16 @@ def demo(
         rows.append(row)
     rows.sort(key=lambda r: -r["users"])
     if fmt is OutputFormat.json:
-        print_json({"workspace": str(result.workspace), "channels": rows, "seconds": result.seconds})
+        print_json(
+            {
+                "workspace": str(result.workspace),
+                "channels": rows,
+                "money": result.money,
+                "activity": result.activity,
+                "lifecycle": result.lifecycle,
+                "seconds": result.seconds,
+            }
+        )
         return
     grid = Table(title="Did the subsidy buy habits? Day-N retention by acquisition channel", title_justify="left")
     grid.add_column("channel", no_wrap=True)
@@ -124,6 +190,42 @@ def demo(
         grid.add_row(*cells)
     out.print(grid)
     out.print("First-time cohorts, active on day N (Asia/Shanghai days); truth = the generator's planted expectation.")
+    print_money(result.money)
+    print_activity(result.activity, result.lifecycle)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
     err.print(f"[dim]{timing}[/dim]")
     out.print(f"workspace: {result.workspace}  (try: liuliang info -w {result.workspace})")
+
+
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"¥{x:,.2f}"
+
+
+def print_money(rows: list[dict[str, Any]]) -> None:
+    grid = Table(title="What a user who stays cost", title_justify="left")
+    for col in ("channel", "CAC", "per user kept D7", "per user kept D30", "NRR month 1"):
+        grid.add_column(col, justify="left" if col == "channel" else "right", no_wrap=True)
+    for r in rows:
+        grid.add_row(
+            r["channel"],
+            _money(r["cac"]),
+            _money(r["cost_per_retained_d7"]),
+            _money(r["cost_per_retained_d30"]),
+            _pct(r["nrr_month1"]),
+        )
+    out.print(grid)
+    out.print("CAC = acquisition cost + incentives in the first 30 days; NRR = month-1 revenue / month-0 revenue.")
+
+
+def print_activity(activity: dict[str, Any], weeks: list[dict[str, Any]]) -> None:
+    if activity:
+        out.print(
+            f"On {activity['date']}: DAU {activity['dau']:,}, WAU {activity['wau']:,}, MAU {activity['mau']:,}, "
+            f"DAU/MAU {_pct(activity['stickiness'])}"
+        )
+    grid = Table(title="Lifecycle by week: are users coming back, or only arriving?", title_justify="left")
+    for col in ("week", "new", "returning", "resurrecting", "dormant"):
+        grid.add_column(col, justify="left" if col == "week" else "right", no_wrap=True)
+    for w in weeks:
+        grid.add_row(str(w["week"]), *(f"{w.get(k, 0):,}" for k in ("new", "returning", "resurrecting", "dormant")))
+    out.print(grid)
