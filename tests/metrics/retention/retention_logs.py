@@ -110,6 +110,11 @@ def specs(draw, anchor: dt.datetime) -> RetentionSpec:
 
 def open_world(tz: str, events, users, week_start: str = "monday") -> liuliang.Workspace:
     ws = liuliang.Workspace.open(":memory:", tz=tz, week_start=week_start)
+    return ingest_world(ws, events, users)
+
+
+def ingest_world(ws: liuliang.Workspace, events, users) -> liuliang.Workspace:
+    """Ingest a reference-format log (and users, if any) into ``ws``; returns ``ws``."""
     ws.ingest(
         pa.table(
             {

@@ -33,8 +33,8 @@ class Clock:
     segments: tuple[periods.OffsetSegment, ...]
 
     # -- expressions ------------------------------------------------------------------------------------------
-    def cohort_of(self, day: ir.IntegerValue, ts: ir.TimestampValue) -> ir.IntegerValue:
-        """Calendar period of a row (the cohort label, also used by rolling windows)."""
+    def cohort_of(self, day: ir.IntegerValue, ts: ir.TimestampValue | None) -> ir.IntegerValue:
+        """Calendar period of a row (the cohort label, also used by rolling windows); ``ts`` only for hours."""
         if self.spec.period == "hour":
             return (periods.local_seconds(ts, list(self.segments)) // 3600).cast("int64")
         return periods.period_of_day(day, self.spec.period, self.week_start).cast("int64")
@@ -109,8 +109,20 @@ def _in_range(cohort: ir.IntegerValue, lo: int | None, hi: int | None) -> ir.Boo
     return cond
 
 
-def members(ws: Workspace, spec: RetentionSpec, clock: Clock, starts: ir.Table, data_end: dt.datetime) -> ir.Table:
-    """Cohort members of ``spec`` from start rows (activity columns) or, for ``signup``, the users table."""
+def members(
+    ws: Workspace,
+    spec: RetentionSpec,
+    clock: Clock,
+    starts: ir.Table,
+    data_end: dt.datetime,
+    *,
+    with_start: bool = True,
+) -> ir.Table:
+    """Cohort members of ``spec`` from start rows (activity columns) or, for ``signup``, the users table.
+
+    ``with_start=False`` (calendar day-based periods only) leaves out ``start_ts`` and ``start_day``:
+    ``(user_key, cohort, breakdown)``.
+    """
     lo, hi = clock.cohort_range()
     if spec.cohorting == "signup":
         users = _users(ws, "signup")
@@ -120,15 +132,27 @@ def members(ws: Workspace, spec: RetentionSpec, clock: Clock, starts: ir.Table, 
         )
         m = m.mutate(cohort=clock.cohort_of(m.start_day, m.start_ts))
     else:
-        s = starts.mutate(cohort=clock.cohort_of(starts.day, starts.ts))
+        s = starts.mutate(cohort=clock.cohort_of(starts.day, starts.ts if spec.period == "hour" else None))
         if spec.cohorting == "first_in_range":
             s = s.filter(_in_range(s.cohort, lo, hi))
         keys = ["user_key", "cohort"] if spec.cohorting == "recurring" else ["user_key"]
-        m = s.group_by(keys).aggregate(start_ts=s.ts.min(), start_day=s.day.min())
-        if spec.cohorting != "recurring":
-            m = m.mutate(cohort=clock.cohort_of(m.start_day, m.start_ts))
+        if not with_start and spec.cohorting == "recurring":
+            m = s.select(*keys).distinct()
+        elif not with_start:
+            m = s.group_by(keys).aggregate(start_day=s.day.min())
+            m = m.mutate(cohort=clock.cohort_of(m.start_day, None))
+        else:
+            m = s.group_by(keys).aggregate(start_ts=s.ts.min(), start_day=s.day.min())
+            if spec.cohorting != "recurring":
+                m = m.mutate(cohort=clock.cohort_of(m.start_day, m.start_ts))
     m = m.filter(_in_range(m.cohort, lo, hi))
-    m = m.select("user_key", cohort=m.cohort.cast("int64"), start_ts="start_ts", start_day=m.start_day.cast("int32"))
+    if with_start:
+        m = m.select(
+            "user_key", cohort=m.cohort.cast("int64"), start_ts="start_ts", start_day=m.start_day.cast("int32")
+        )
+    else:
+        m = m.select("user_key", cohort=m.cohort.cast("int64"))
+    start_cols = ("start_ts", "start_day") if with_start else ()
     if spec.breakdown is None:
         return m.mutate(breakdown=ibis.literal(ALL))
     users = _users(ws, f"breakdown={spec.breakdown!r}")
@@ -136,7 +160,7 @@ def members(ws: Workspace, spec: RetentionSpec, clock: Clock, starts: ir.Table, 
         raise WorkspaceError(f"the users table has no column {spec.breakdown!r}; columns: {', '.join(users.columns)}")
     attr = users.select("user_key", _b=users[spec.breakdown].cast("string"))
     m = m.left_join(attr, "user_key")
-    return m.select("user_key", "cohort", "start_ts", "start_day", breakdown=m._b.fill_null(NO_VALUE))
+    return m.select("user_key", "cohort", *start_cols, breakdown=m._b.fill_null(NO_VALUE))
 
 
 def _users(ws: Workspace, why: str) -> ir.Table:

@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from liuliang.errors import UnsupportedOperationError
-from liuliang.metrics.retention import activity
+from liuliang.metrics.retention import activity, counts
 from liuliang.metrics.retention.activity import Bounds
 from liuliang.metrics.retention.cohorts import ALL, Clock, members
 from liuliang.metrics.retention.result import RESULT_SCHEMA, RetentionTable
@@ -33,6 +33,7 @@ class Resolved:
 
     data_end: dt.datetime
     first_ts: dt.datetime
+    last_ts: dt.datetime
 
 
 class RetentionRunner:
@@ -66,7 +67,7 @@ class RetentionRunner:
         end = self.data_end if self.data_end is not None else row["hi"]
         if end.tzinfo is not None:
             end = end.astimezone(dt.UTC).replace(tzinfo=None)
-        return Resolved(data_end=end, first_ts=min(lo, end))
+        return Resolved(data_end=end, first_ts=min(lo, end), last_ts=row["hi"])
 
     def clock(self, resolved: Resolved) -> Clock:
         segs = self.ws.offset_segments(resolved.first_ts, resolved.data_end)
@@ -81,11 +82,24 @@ class RetentionRunner:
             or s.period_zero == ("returns_after_start")
         )
 
+    def aggregated(self) -> bool:
+        """Whether the query is the small count query of :mod:`.counts` (calendar periods, counting users)."""
+        return counts.applies(self.spec, self._fine())
+
     def to_expr(self, resolved: Resolved) -> ir.Table:
-        """The whole query as one Ibis expression (build only)."""
+        """The whole query as one Ibis expression (build only): the result table, or for :meth:`aggregated` specs
+        the count rows of :func:`counts.counts_expr`."""
         spec, ws = self.spec, self.ws
         clock = self.clock(resolved)
-        bounds = Bounds(resolved.data_end, clock.day_of(resolved.data_end))
+        bounds = Bounds(resolved.data_end, clock.day_of(resolved.data_end), whole=resolved.data_end >= resolved.last_ts)
+        if self.aggregated():
+            returns = activity.day_grain(ws, spec.return_events, bounds, lean=True)
+            starts = None
+            if spec.cohorting != "signup":
+                same = spec.start_events == spec.return_events
+                starts = returns if same else activity.day_grain(ws, spec.start_events, bounds, lean=True)
+            m = members(ws, spec, clock, starts, resolved.data_end, with_start=False)
+            return counts.counts_expr(spec, clock, m, returns, unique_days=spec.period == "day")
         grain = activity.event_grain if self._fine() else activity.day_grain
         starts = grain(ws, spec.start_events, bounds) if spec.cohorting != "signup" else None
         returns = grain(ws, spec.return_events, bounds)
@@ -229,15 +243,56 @@ class RetentionRunner:
     # -- running ------------------------------------------------------------------------------------------------
     def run(self) -> RetentionTable:
         self.check()
+        ws = self.ws
+        self.ws = _Tables(ws)  # type: ignore[assignment]
+        try:
+            return self._run()
+        finally:
+            self.ws = ws
+
+    def _run(self) -> RetentionTable:
         resolved = self.resolve()
         if resolved is None:
             return RetentionTable(self.spec, RESULT_SCHEMA.empty_table(), None, self.ws.settings.week_start)
         table = self.ws.engine.to_arrow(self.to_expr(resolved))
+        if self.aggregated():
+            clock = self.clock(resolved)
+            end = clock.cohort_of_instant(resolved.data_end)
+            table = counts.shape(self.spec, table, end, clock.cohort_range())
+            return RetentionTable(self.spec, table, resolved.data_end, self.ws.settings.week_start)
         table = pa.Table.from_arrays(
             [table[n].cast(f.type) for n, f in zip(RESULT_SCHEMA.names, RESULT_SCHEMA, strict=True)],
             schema=RESULT_SCHEMA,
         )
         return RetentionTable(self.spec, table, resolved.data_end, self.ws.settings.week_start)
+
+
+class _Tables:
+    """The workspace with its table lookups memoised for one run (each lookup is a catalog query or two)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+        self._tables: dict[str, ir.Table] = {}
+        self._has: dict[str, bool] = {}
+
+    def table(self, name: str) -> ir.Table:
+        if name not in self._tables:
+            self._tables[name] = self._ws.table(name)
+        return self._tables[name]
+
+    def has_table(self, name: str) -> bool:
+        if name not in self._has:
+            self._has[name] = name in self._tables or self._ws.has_table(name)
+        return self._has[name]
+
+    def user_day(self) -> ir.Table:
+        return self.table(T.USER_DAY)
+
+    def user_day_event(self) -> ir.Table:
+        return self.table(T.USER_DAY_EVENT)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ws, name)
 
 
 def _left(left: ir.Table, right: ir.Table, on: list[str]) -> ir.Table:
