@@ -174,7 +174,13 @@ def _json_batches(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
             f"json_extract_string(json, {_sql_text(_json_path(k))}) AS " + '"' + k.replace('"', '""') + '"'
             for k in keys
         )
-        reader = con.execute(f"SELECT {cols} FROM {records}").fetch_record_batch(batch_rows)
+        result = con.execute(f"SELECT {cols} FROM {records}")
+        # DuckDB 1.5 renamed fetch_record_batch to to_arrow_reader; 1.4 has only the old name.
+        reader = (
+            result.to_arrow_reader(batch_rows)
+            if hasattr(result, "to_arrow_reader")
+            else (result.fetch_record_batch(batch_rows))
+        )
         yield from _sliced(reader, batch_rows)
     finally:
         con.close()
