@@ -83,6 +83,7 @@ class Workspace:
     settings: WorkspaceSettings
     location: str = ""
     _segments_cache: dict[tuple[int, int], list[periods.OffsetSegment]] = field(default_factory=dict, repr=False)
+    _table_cache: dict[str, ir.Table] = field(default_factory=dict, repr=False)
 
     # -- opening ----------------------------------------------------------------------------------------
     @classmethod
@@ -130,12 +131,22 @@ class Workspace:
 
     # -- tables -----------------------------------------------------------------------------------------
     def table(self, name: str) -> ir.Table:
-        """A warehouse table as an Ibis expression (lazy; nothing runs until you execute it)."""
+        """A warehouse table as an Ibis expression (lazy; nothing runs until you execute it).
+
+        Expressions are cached until this workspace next writes: looking a table up costs two catalog queries
+        (~5 ms on DuckDB), which is a visible share of a metric that runs in tens of milliseconds.
+        """
+        cached = self._table_cache.get(name)
+        if cached is not None:
+            return cached
         if not self.engine.has_table(name):
             raise WorkspaceError(f"{self.location}: no table {name!r} yet (ingest it first)")
-        return self.engine.table(name)
+        self._table_cache[name] = table = self.engine.table(name)
+        return table
 
     def has_table(self, name: str) -> bool:
+        if name in self._table_cache:
+            return True
         return self.engine.has_table(name)
 
     def events(self) -> ir.Table:
@@ -165,7 +176,10 @@ class Workspace:
         """Validate and load ``source`` into ``table``; see :class:`liuliang.ingest.IngestSpec` for options."""
         from liuliang.ingest.loader import IngestSpec, ingest
 
-        return ingest(self, source, IngestSpec(table=table, **options))
+        try:
+            return ingest(self, source, IngestSpec(table=table, **options))
+        finally:
+            self._table_cache.clear()  # an ingest may add tables and columns
 
     def committed_ingest(self) -> int:
         """Id of the last ingest that logged its commit (0 for an empty workspace)."""
@@ -178,6 +192,7 @@ class Workspace:
 
         Needed only on engines without transactions (Spark); harmless elsewhere. Returns True if it repaired.
         """
+        self._table_cache.clear()
         from liuliang.warehouse import rollup
 
         committed = self.committed_ingest()
@@ -197,6 +212,7 @@ class Workspace:
     def rebuild_rollups(self) -> None:
         from liuliang.warehouse import rollup
 
+        self._table_cache.clear()
         with self.engine.transaction():
             rollup.rebuild(self.engine)
 
