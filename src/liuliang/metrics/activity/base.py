@@ -15,7 +15,7 @@ without a breakdown every row has ``breakdown = "all"``.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,6 +69,8 @@ class Span:
     end_day: int
     first_day: int
     rollups_exact: bool
+    #: the ``user_day`` table expression ``resolve`` read (reused so a metric looks the table up once)
+    user_day: ir.Table | None = field(default=None, compare=False, repr=False)
 
 
 def to_naive_utc(instant: dt.datetime) -> dt.datetime:
@@ -91,19 +93,20 @@ def resolve(ws: Workspace, data_end: dt.datetime | None) -> Span | None:
     end = to_naive_utc(data_end) if data_end is not None else row["hi"]
     if end < row["lo"]:
         return None
-    return Span(end, local_day_of(end, ws.settings.tz), int(row["d0"]), end >= row["hi"])
+    return Span(end, local_day_of(end, ws.settings.tz), int(row["d0"]), end >= row["hi"], ud)
 
 
 def active_days(ws: Workspace, events: tuple[str, ...] | None, span: Span) -> ir.Table:
     """Distinct ``(user_key int64, day int64)`` rows: the active user-days up to ``data_end``."""
     if events is None:
-        roll = ws.user_day()
+        roll = span.user_day if span.user_day is not None else ws.user_day()
     else:
         roll = ws.user_day_event()
         roll = roll.filter(roll.event.isin(list(events)))
-    # the day holding data_end comes from the rollup only when no event follows data_end
-    last_rolled = span.end_day if span.rollups_exact else span.end_day - 1
-    roll = roll.filter(roll.day <= last_rolled)
+    if not span.rollups_exact:
+        # the day holding data_end comes from events (below); with no event after data_end every rolled day is
+        # <= end_day already, so the filter is left out then
+        roll = roll.filter(roll.day <= span.end_day - 1)
     past = roll.select(user_key=roll.user_key.cast("int64"), day=roll.day.cast("int64"))
     if events is not None:
         past = past.distinct()
