@@ -175,3 +175,38 @@ def test_demo_headline_tables(tmp_path, capsys) -> None:
     assert money["free_order"]["cac"] > money["organic"]["cac"]
     assert 0 < data["activity"]["dau"] <= data["activity"]["wau"] <= data["activity"]["mau"]
     assert data["lifecycle"] and all(w["new"] >= 0 and w["dormant"] >= 0 for w in data["lifecycle"])
+
+
+def test_retention_property_filters(tmp_path, capsys) -> None:
+    ws = tmp_path / "w.duckdb"
+    events = tmp_path / "e.csv"
+    events.write_text(
+        "user_id,ts,event,city\n"
+        "a,2026-03-02T10:00:00Z,open,bj\na,2026-03-03T10:00:00Z,open,sh\n"
+        "b,2026-03-02T11:00:00Z,open,sh\nb,2026-03-03T11:00:00Z,open,bj\nb,2026-03-04T11:00:00Z,open,bj\n"
+    )
+    run(["ingest", str(events), "-w", str(ws)], capsys)
+    code, out, _ = run(["retention", "-w", str(ws), "--periods", "1", "--where", "city=bj", "-f", "json"], capsys)
+    cells = {(r["cohort_start"], r["period_offset"]): r for r in json.loads(out)["rows"]}
+    # first start event matching city=bj: a on 2 March, b on 3 March (b's first event was in sh)
+    assert code == 0 and cells[("2026-03-02", 0)]["cohort_size"] == 1 and cells[("2026-03-03", 0)]["cohort_size"] == 1
+    code, out, _ = run(
+        [
+            "retention",
+            "-w",
+            str(ws),
+            "--periods",
+            "1",
+            "--where",
+            "city=bj",
+            "--cohorting",
+            "first_matching",
+            "-f",
+            "json",
+        ],
+        capsys,
+    )
+    sizes = {r["cohort_start"]: r["cohort_size"] for r in json.loads(out)["rows"] if r["period_offset"] == 0}
+    assert code == 0 and sizes.get("2026-03-02") == 1 and not sizes.get("2026-03-03")  # b's first-ever event is sh
+    code, _, err = run(["retention", "-w", str(ws), "--where", "city"], capsys)
+    assert code != 0 and "city" in err

@@ -35,6 +35,20 @@ def _events(text: str | None) -> tuple[str, ...] | None:
     return tuple(e.strip() for e in text.split(",") if e.strip()) if text else None
 
 
+def _where(items: list[str] | None, option: str) -> tuple | None:
+    """``["city=bj", "os=ios,android"]`` -> ``(("city", "bj"), ("os", ("android", "ios")))`` (a comma means "in")."""
+    if not items:
+        return None
+    out = []
+    for item in items:
+        column, sep, value = item.partition("=")
+        if not sep or not column.strip() or not value:
+            raise typer.BadParameter(f"expected COLUMN=VALUE or COLUMN=V1,V2; got {item!r}", param_hint=option)
+        values = [v.strip() for v in value.split(",")]
+        out.append((column.strip(), values[0] if len(values) == 1 else tuple(values)))
+    return tuple(out)
+
+
 def build_spec(preset: str | None, overrides: dict[str, Any]) -> RetentionSpec:
     """A preset (or the default spec) with the options the user gave on top."""
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -96,6 +110,20 @@ def retention_command(
     by: Annotated[
         str | None, typer.Option("--by", help="Break down by a users column, e.g. channel.", rich_help_panel=Panel)
     ] = None,
+    by_event: Annotated[
+        str | None,
+        typer.Option(help="Break down by an events column, taken from the start event.", rich_help_panel=Panel),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="Start-event filter COLUMN=VALUE (or =V1,V2); repeat to and.", rich_help_panel=Panel),
+    ] = None,
+    return_where: Annotated[
+        list[str] | None, typer.Option(help="Return-event filter, as --where.", rich_help_panel=Panel)
+    ] = None,
+    user_where: Annotated[
+        list[str] | None, typer.Option(help="Filter on users columns, as --where.", rich_help_panel=Panel)
+    ] = None,
     weighted: Annotated[bool, typer.Option(help="Mean row weighted by cohort size instead of a simple mean.")] = False,
     fmt: Annotated[TableFormat, typer.Option("--format", "-f", help="table, csv or json.")] = TableFormat.table,
 ) -> None:
@@ -122,6 +150,10 @@ def retention_command(
             "reference": reference,
             "aggregation": aggregation,
             "breakdown": by,
+            "breakdown_event_property": by_event,
+            "start_where": _where(where, "--where"),
+            "return_where": _where(return_where, "--return-where"),
+            "user_where": _where(user_where, "--user-where"),
         },
     )
     with open_workspace(existing_workspace(workspace)) as ws:
@@ -158,9 +190,7 @@ def print_table(result: RetentionTable, weighted: bool) -> None:
     offsets = sorted({r["period_offset"] for r in rows})
     breakdowns = sorted({r["breakdown"] for r in rows})
     described = ", ".join(
-        f"{f.name}={getattr(spec, f.name)!r}"
-        for f in dataclasses.fields(spec)
-        if getattr(spec, f.name) != f.default and f.name not in ("start_where", "return_where")
+        f"{f.name}={getattr(spec, f.name)!r}" for f in dataclasses.fields(spec) if getattr(spec, f.name) != f.default
     )
     grid = Table(title=f"retention ({described or 'defaults'})", title_justify="left")
     if len(breakdowns) > 1:

@@ -1,7 +1,8 @@
 """A naive retention reference, written from the definitions in ``liuliang.metrics.retention.spec`` (its module
 docstring), not from the engine. Plain Python over lists; local times come from :mod:`zoneinfo`.
 
-Input: events as ``(user_id, ts, event, amount)`` with ``ts`` a naive UTC datetime; users as
+Input: events as ``(user_id, ts, event, amount)`` or ``(user_id, ts, event, amount, props)`` with ``ts`` a naive
+UTC datetime and ``props`` a tuple of ``(column, str | None)`` pairs (absent columns are null); users as
 ``{user_id: {"signup_ts": naive UTC datetime | None, <attribute>: str | None}}`` (users absent from the dict have
 no row). Output: ``{(breakdown, cohort, period_offset): Cell}``.
 """
@@ -75,7 +76,10 @@ def reference_retention(
     week_start: str = "monday",
     data_end: dt.datetime | None = None,
 ) -> dict[tuple[str, int, int], Cell]:
-    events = sorted(set(events), key=lambda e: (e[1], e[0], e[2], -1 if e[3] is None else e[3]))
+    # identical rows are one event (ingest drops exact duplicates); props compare as sorted non-null pairs
+    rows = {(*e[:4], tuple(sorted((k, v) for k, v in (e[4] if len(e) > 4 else ()) if v is not None))) for e in events}
+    ordered = sorted(rows, key=lambda e: (e[1], e[0], e[2], -1 if e[3] is None else e[3], e[4]))
+    events = [(*e[:4], dict(e[4])) for e in ordered]
     if not events:
         return {}
     if data_end is None:
@@ -85,6 +89,22 @@ def reference_retention(
 
     def matches(names, name):
         return names is None or name in names
+
+    def where_ok(where, row: dict) -> bool:
+        # every condition holds; a null (or absent) value never matches
+        for column, value in where:
+            v = row.get(column)
+            if v is None or (v != value if isinstance(value, str) else v not in value):
+                return False
+        return True
+
+    prop = getattr(spec, "breakdown_event_property", None)
+
+    def value_of(props: dict) -> str:
+        if prop is None:
+            return "all"
+        v = props.get(prop)
+        return "(none)" if v is None else v
 
     lo = cal.of_date(spec.date_from) if spec.date_from else None
     if spec.date_to is None:
@@ -97,32 +117,42 @@ def reference_retention(
     def in_range(c: int) -> bool:
         return (lo is None or c >= lo) and (hi is None or c <= hi)
 
-    # -- members: (user, cohort) -> start_ts
-    starts: dict[tuple[str, int], dt.datetime] = {}
+    # -- members: (user, value, cohort) -> start_ts; value = the event-property breakdown value ("all" without one)
+    starts: dict[tuple[str, str, int], dt.datetime] = {}
     if spec.cohorting == "signup":
         for user, row in users.items():
             s = row.get("signup_ts")
             if s is not None and s <= data_end and in_range(cal.of(s)):
-                starts[(user, cal.of(s))] = s
+                starts[(user, "all", cal.of(s))] = s
     else:
-        by_user: dict[str, list[dt.datetime]] = defaultdict(list)
-        for user, ts, name, _ in events:
+        first_ever: dict[str, dt.datetime] = {}  # ignoring start_where
+        by_user: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
+        for user, ts, name, _, props in events:
             if matches(spec.start_events, name):
-                by_user[user].append(ts)
-        for user, stamps in by_user.items():
-            if spec.cohorting in ("first_time", "first_matching"):
+                first_ever[user] = min(first_ever.get(user, ts), ts)
+                if where_ok(spec.start_where, props):
+                    by_user[(user, value_of(props))].append(ts)
+        for (user, value), stamps in by_user.items():
+            if spec.cohorting == "first_time":
                 first = min(stamps)
                 if in_range(cal.of(first)):
-                    starts[(user, cal.of(first))] = first
+                    starts[(user, value, cal.of(first))] = first
+            elif spec.cohorting == "first_matching":
+                # the first-ever start event (any properties) must be one of the matching rows with this value
+                first = first_ever[user]
+                if first in stamps and in_range(cal.of(first)):
+                    starts[(user, value, cal.of(first))] = first
             elif spec.cohorting == "first_in_range":
                 inside = [t for t in stamps if in_range(cal.of(t))]
                 if inside:
-                    starts[(user, cal.of(min(inside)))] = min(inside)
+                    starts[(user, value, cal.of(min(inside)))] = min(inside)
             else:  # recurring
                 for t in stamps:
                     c = cal.of(t)
-                    if in_range(c) and ((user, c) not in starts or t < starts[(user, c)]):
-                        starts[(user, c)] = t
+                    if in_range(c) and ((user, value, c) not in starts or t < starts[(user, value, c)]):
+                        starts[(user, value, c)] = t
+    if spec.user_where:
+        starts = {m: t for m, t in starts.items() if m[0] in users and where_ok(spec.user_where, users[m[0]])}
 
     length = 1 if spec.window == "calendar" else ROLLING[spec.period]
 
@@ -134,30 +164,35 @@ def reference_retention(
         return cal.day(ts) - cal.day(start)
 
     # -- active offsets per member
-    counts: dict[tuple[str, int], dict[int, list]] = {m: defaultdict(lambda: [0, 0.0]) for m in starts}
+    counts: dict[tuple[str, str, int], dict[int, list]] = {m: defaultdict(lambda: [0, 0.0]) for m in starts}
     returns_by_user: dict[str, list] = defaultdict(list)
-    for user, ts, name, amount in events:
-        if matches(spec.return_events, name):
-            returns_by_user[user].append((ts, amount))
-    for (user, cohort), start in starts.items():
-        for ts, amount in returns_by_user[user]:
+    for user, ts, name, amount, props in events:
+        if matches(spec.return_events, name) and where_ok(spec.return_where, props):
+            returns_by_user[user].append((ts, amount, value_of(props)))
+    for (user, value, cohort), start in starts.items():
+        for ts, amount, return_value in returns_by_user[user]:
+            if return_value != value:
+                continue  # with an event-property breakdown, a return counts only with the start's value
             e = elapsed(ts, cohort, start)
             if e < 0:
                 continue
             k = e // length
             if k == 0 and spec.period_zero == "returns_after_start" and ts < start:
                 continue
-            counts[(user, cohort)][k][0] += 1
-            counts[(user, cohort)][k][1] += amount or 0.0
+            counts[(user, value, cohort)][k][0] += 1
+            counts[(user, value, cohort)][k][1] += amount or 0.0
     active_all = {m: {k: v[1] for k, v in per.items() if v[0] >= spec.min_occurrences} for m, per in counts.items()}
 
     cells = spec.cells()
     end_cohort = cal.of(data_end)
     out: dict[tuple[str, int, int], list] = {}
-    for (user, cohort), start in starts.items():
-        b = "all" if spec.breakdown is None else users.get(user, {}).get(spec.breakdown) or "(none)"
+    for (user, value, cohort), start in starts.items():
+        if prop is not None:
+            b = value
+        else:
+            b = "all" if spec.breakdown is None else users.get(user, {}).get(spec.breakdown) or "(none)"
         b = str(b)
-        acts = active_all[(user, cohort)]
+        acts = active_all[(user, value, cohort)]
         a = {k for k in acts if not (spec.period_zero == "cohort" and k == 0)}
         end_offset = elapsed(data_end, cohort, start) // length
         for k, k_lo, k_hi in cells:
@@ -183,7 +218,7 @@ def reference_retention(
             acc[3] += value
             acc[4] = acc[4] or not observed
     if spec.date_from is not None:
-        values = {key[0] for key in out} if spec.breakdown is not None else {"all"}
+        values = {key[0] for key in out} if spec.breakdown is not None or prop is not None else {"all"}
         top = end_cohort if hi is None else min(hi, end_cohort)
         for b in values:
             for c in range(lo, top + 1):

@@ -20,6 +20,16 @@ DST = {
     "Europe/London": (dt.datetime(2024, 3, 31, 1), dt.datetime(2024, 10, 27, 1)),
 }
 EVENTS = ("a", "b", "c")
+#: Event property columns (stored as strings; null when absent) and the values drawn for them.
+PROPS = {"city": ("bj", "sh", "gz"), "os": ("ios", "android")}
+WHERES = (
+    (),
+    (),
+    (("city", "bj"),),
+    (("city", ("bj", "sh")),),
+    (("city", "sh"), ("os", "ios")),
+    (("os", "android"),),
+)
 
 
 def local_midnight_utc(tz: str, date: dt.date) -> dt.datetime:
@@ -45,7 +55,8 @@ def instants(draw, tz: str, anchor: dt.datetime) -> dt.datetime:
 
 @st.composite
 def worlds(draw, tz: str):
-    """(events, users, anchor): a few users, a pool of instants (so timestamps repeat), users' attributes."""
+    """(events, users, anchor): a few users, a pool of instants (so timestamps repeat), users' attributes; events
+    carry ``city`` / ``os`` properties (often null)."""
     anchor = draw(st.sampled_from(DST[tz]))
     pool = draw(st.lists(instants(tz, anchor), min_size=1, max_size=12))
     n_users = draw(st.integers(1, 6))
@@ -56,12 +67,14 @@ def worlds(draw, tz: str):
                 st.sampled_from(pool),
                 st.sampled_from(EVENTS),
                 st.sampled_from([None, 0.25, 1.0, 2.5]),
+                st.sampled_from((None, *PROPS["city"])),
+                st.sampled_from((None, *PROPS["os"])),
             ),
             min_size=1,
             max_size=35,
         )
     )
-    events = [(f"u{u}", ts, name, amount) for u, ts, name, amount in rows]
+    events = [(f"u{u}", ts, name, amount, (("city", city), ("os", os_))) for u, ts, name, amount, city, os_ in rows]
     users: dict[str, dict[str, object]] = {}
     for u in range(n_users + 1):  # one extra user who may have signed up without any event
         if draw(st.booleans()):
@@ -88,6 +101,10 @@ def specs(draw, anchor: dt.datetime) -> RetentionSpec:
     aggregation = "users"
     if criterion in ("on", "on_or_before", "brackets"):
         aggregation = draw(st.sampled_from(["users", "users", "sum", "average"]))
+    breakdown = draw(st.sampled_from([None, None, "channel", "event:city"]))
+    start_where = draw(st.sampled_from(WHERES)) if cohorting != "signup" else ()
+    if cohorting == "signup" and breakdown == "event:city":
+        breakdown = None
     return RetentionSpec(
         start_events=draw(st.sampled_from([None, ("a",), ("a", "b")])),
         return_events=draw(st.sampled_from([None, ("b",), ("a", "c")])),
@@ -104,7 +121,11 @@ def specs(draw, anchor: dt.datetime) -> RetentionSpec:
         denominator=draw(st.sampled_from(["cohort", "observed"])),
         reference=draw(st.sampled_from(["cohort", "cohort", "previous"])),
         aggregation=aggregation,
-        breakdown=draw(st.sampled_from([None, "channel"])),
+        breakdown=breakdown if breakdown != "event:city" else None,
+        breakdown_event_property="city" if breakdown == "event:city" else None,
+        start_where=start_where,
+        return_where=draw(st.sampled_from(WHERES)),
+        user_where=draw(st.sampled_from([(), (), (("channel", "ads"),), (("channel", ("ads", "organic")),)])),
     )
 
 
@@ -115,16 +136,16 @@ def open_world(tz: str, events, users, week_start: str = "monday") -> liuliang.W
 
 def ingest_world(ws: liuliang.Workspace, events, users) -> liuliang.Workspace:
     """Ingest a reference-format log (and users, if any) into ``ws``; returns ``ws``."""
-    ws.ingest(
-        pa.table(
-            {
-                "user_id": [e[0] for e in events],
-                "ts": pa.array([e[1] for e in events], pa.timestamp("us")),
-                "event": [e[2] for e in events],
-                "amount": pa.array([e[3] for e in events], pa.float64()),
-            }
-        )
-    )
+    columns = {
+        "user_id": [e[0] for e in events],
+        "ts": pa.array([e[1] for e in events], pa.timestamp("us")),
+        "event": [e[2] for e in events],
+        "amount": pa.array([e[3] for e in events], pa.float64()),
+    }
+    names = sorted({k for e in events if len(e) > 4 for k, _ in e[4]})
+    for name in names:
+        columns[name] = pa.array([dict(e[4]).get(name) if len(e) > 4 else None for e in events], pa.string())
+    ws.ingest(pa.table(columns))
     if users:
         ids = sorted(users)
         ws.ingest(

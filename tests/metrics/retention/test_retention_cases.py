@@ -173,8 +173,12 @@ def test_missing_users_table_and_unsupported_filters() -> None:
     w.ingest(pa.table({"user_id": ["x"], "ts": pa.array([at(0, 1)], pa.timestamp("us")), "event": ["open"]}))
     with pytest.raises(WorkspaceError, match="users table"):
         retention(w, RetentionSpec(cohorting="signup"))
-    with pytest.raises(UnsupportedOperationError):
-        retention(w, RetentionSpec(start_where=(("platform", "ios"),)))
+    with pytest.raises(WorkspaceError, match="no column 'city'"):
+        retention(w, RetentionSpec(start_where=(("city", "bj"),)))
+    with pytest.raises(UnsupportedOperationError, match="string columns"):
+        retention(w, RetentionSpec(return_where=(("amount", "1"),)))
+    with pytest.raises(WorkspaceError, match="users table"):
+        retention(w, RetentionSpec(user_where={"channel": "ads"}))
     assert retention(w, RetentionSpec(periods=0)).table.num_rows == 1
 
 
@@ -190,6 +194,9 @@ def test_missing_users_table_and_unsupported_filters() -> None:
         ({"date_from": dt.date(2024, 2, 1), "date_to": dt.date(2024, 1, 1)}, "retention_date_range_reversed"),
         ({"aggregation": "sum", "criterion": "streak"}, "retention_value_aggregation_criterion_unsupported"),
         ({"cohorting": "first_in_range"}, "retention_first_in_range_without_range"),
+        ({"breakdown": "channel", "breakdown_event_property": "city"}, "retention_breakdowns_exclusive"),
+        ({"cohorting": "signup", "start_where": {"city": "bj"}}, "retention_signup_start_filters"),
+        ({"start_where": {"city": ()}}, "retention_where_invalid"),
     ],
 )
 def test_each_rule_has_a_stable_code(changes: dict, code: str) -> None:
@@ -228,3 +235,67 @@ def test_result_shapes(ws) -> None:
             r.plot()
     else:
         assert r.plot() is not None
+
+
+#: p: first open in sh (day 0), then bj on days 1 and 2.  q: bj on day 0, sh on day 2.  r: bj on day 1 only.
+CITY_LOG = [
+    ("p", at(0, 10), "sh"),
+    ("p", at(1, 10), "bj"),
+    ("p", at(2, 10), "bj"),
+    ("q", at(0, 10), "bj"),
+    ("q", at(2, 10), "sh"),
+    ("r", at(1, 10), "bj"),
+]
+CITY_END = at(3, 12)
+
+
+@pytest.fixture(scope="module")
+def city_ws():
+    w = liuliang.Workspace.open(":memory:", tz="UTC")
+    w.ingest(
+        pa.table(
+            {
+                "user_id": [r[0] for r in CITY_LOG],
+                "ts": pa.array([r[1] for r in CITY_LOG], pa.timestamp("us")),
+                "event": ["open"] * len(CITY_LOG),
+                "city": [r[2] for r in CITY_LOG],
+            }
+        )
+    )
+    w.ingest(pa.table({"user_id": ["p", "q"], "channel": ["ads", "organic"]}), table="users")
+    yield w
+    w.close()
+
+
+def test_first_time_matching_vs_first_ever(city_ws) -> None:
+    # first time (PostHog "first occurrence matching filters"): the first bj open. q on day 0; p and r on day 1.
+    r = retention(city_ws, posthog(periods=2, start_where={"city": "bj"}), data_end=CITY_END)
+    assert counts(r, C0) == [(1, 1, False), (1, 0, False), (1, 1, False)]  # q back on day 2
+    assert counts(r, C0 + 1) == [(2, 2, False), (2, 1, False), (2, 0, True)]  # p back on day 2
+    # first-ever occurrence: p's first open was in sh, so p is in no cohort
+    r = retention(
+        city_ws, posthog(periods=2, cohorting="first_matching", start_where={"city": "bj"}), data_end=CITY_END
+    )
+    assert counts(r, C0) == [(1, 1, False), (1, 0, False), (1, 1, False)]
+    assert counts(r, C0 + 1) == [(1, 1, False), (1, 0, False), (1, 0, True)]  # r only
+    # "in": sh or bj -> everyone's first open matches
+    r = retention(city_ws, posthog(periods=1, cohorting="first_matching", start_where={"city": ("sh", "bj")}))
+    assert counts(r, C0)[0][0] == 2 and counts(r, C0 + 1)[0][0] == 1
+
+
+def test_return_filter_and_user_filter(city_ws) -> None:
+    r = retention(city_ws, posthog(periods=2, return_where={"city": "bj"}), data_end=CITY_END)
+    assert counts(r, C0) == [(2, 2, False), (2, 1, False), (2, 1, False)]  # p (bj days 1, 2); q's day 2 is sh
+    r = retention(city_ws, posthog(periods=2, user_where={"channel": "ads"}), data_end=CITY_END)
+    assert counts(r, C0) == [(1, 1, False), (1, 1, False), (1, 1, False)]  # p only; r has no users row
+    assert counts(r, C0 + 1) == []
+
+
+def test_event_property_breakdown_needs_the_same_value(city_ws) -> None:
+    r = retention(city_ws, posthog(periods=2, breakdown_event_property="city"), data_end=CITY_END)
+    assert counts(r, C0, "sh") == [(1, 1, False), (1, 0, False), (1, 0, False)]  # p's later opens are bj
+    assert counts(r, C0, "bj") == [(1, 1, False), (1, 0, False), (1, 0, False)]  # q's day-2 open is sh
+    assert counts(r, C0 + 1, "bj") == [(2, 2, False), (2, 1, False), (2, 0, True)]  # p (bj day 2) and r
+    assert counts(r, C0 + 2, "sh") == [(1, 1, False), (1, 0, True), (1, 0, True)]  # q's first sh open
+    with pytest.raises(RetentionSpecError):
+        retention(city_ws, posthog(breakdown="channel", breakdown_event_property="city"))

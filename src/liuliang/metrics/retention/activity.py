@@ -18,7 +18,12 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from liuliang.metrics.retention.filters import predicate, string_column
+from liuliang.metrics.retention.spec import Where
 from liuliang.warehouse import Workspace
+
+ALL = "all"
+NO_VALUE = "(none)"
 
 COLUMNS = ("user_key", "day", "ts", "n", "amount")
 
@@ -55,6 +60,31 @@ def event_grain(ws: Workspace, names: tuple[str, ...] | None, bounds: Bounds) ->
     """One row per event up to ``data_end``."""
     ev = _events(ws, names, bounds)
     return _shape(ev, ts=ev.ts, n=ibis.literal(1), amount=ev.amount.fill_null(0.0))
+
+
+def filtered_grain(
+    ws: Workspace, names: tuple[str, ...] | None, where: Where, prop: str | None, bounds: Bounds, why: str
+) -> ir.Table:
+    """One row per event up to ``data_end`` matching ``where``, plus ``breakdown``: the value of the events column
+    ``prop`` (``"(none)"`` when null; the constant ``"all"`` without ``prop``). Reads ``events`` (the rollups carry
+    no properties)."""
+    ev = _events(ws, names, bounds)
+    if where:
+        ev = ev.filter(predicate(ev, where, "events", why))
+    if prop is None:
+        value = ibis.literal(ALL)
+    else:
+        value = string_column(ev, prop, "events", "breakdown_event_property").fill_null(NO_VALUE)
+    ev = ev.mutate(_bv=value)
+    rows = ev.select(
+        user_key=ev.user_key.cast("int64"),
+        day=ev.day.cast("int32"),
+        ts=ev.ts.cast("timestamp"),
+        n=ibis.literal(1, "int64"),
+        amount=ev.amount.fill_null(0.0).cast("float64"),
+        breakdown=ev._bv.cast("string"),
+    )
+    return rows
 
 
 def day_grain(ws: Workspace, names: tuple[str, ...] | None, bounds: Bounds, *, lean: bool = False) -> ir.Table:

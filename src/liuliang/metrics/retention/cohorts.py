@@ -14,12 +14,12 @@ import ibis
 import ibis.expr.types as ir
 
 from liuliang.errors import WorkspaceError
+from liuliang.metrics.retention.activity import ALL, NO_VALUE
+from liuliang.metrics.retention.filters import predicate
 from liuliang.metrics.retention.spec import ROLLING_LENGTH, RetentionSpec
 from liuliang.warehouse import Workspace, periods
 from liuliang.warehouse import tables as T
 
-NO_VALUE = "(none)"
-ALL = "all"
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
@@ -117,12 +117,16 @@ def members(
     data_end: dt.datetime,
     *,
     with_start: bool = True,
+    first_ever: ir.Table | None = None,
 ) -> ir.Table:
     """Cohort members of ``spec`` from start rows (activity columns) or, for ``signup``, the users table.
 
     ``with_start=False`` (calendar day-based periods only) leaves out ``start_ts`` and ``start_day``:
-    ``(user_key, cohort, breakdown)``.
+    ``(user_key, cohort, breakdown)``. With ``breakdown_event_property`` the start rows carry a ``breakdown``
+    column and members are formed per value. ``first_ever`` (``first_matching`` with ``start_where``):
+    ``(user_key, first_ts)``, each user's first start event ignoring the filters; members must start then.
     """
+    by_value = spec.breakdown_event_property is not None
     lo, hi = clock.cohort_range()
     if spec.cohorting == "signup":
         users = _users(ws, "signup")
@@ -136,6 +140,8 @@ def members(
         if spec.cohorting == "first_in_range":
             s = s.filter(_in_range(s.cohort, lo, hi))
         keys = ["user_key", "cohort"] if spec.cohorting == "recurring" else ["user_key"]
+        if by_value:
+            keys.append("breakdown")
         if not with_start and spec.cohorting == "recurring":
             m = s.select(*keys).distinct()
         elif not with_start:
@@ -143,16 +149,31 @@ def members(
             m = m.mutate(cohort=clock.cohort_of(m.start_day, None))
         else:
             m = s.group_by(keys).aggregate(start_ts=s.ts.min(), start_day=s.day.min())
+            if first_ever is not None:
+                fe = first_ever.select(_fu="user_key", _fts="first_ts")
+                m = m.join(fe, m.user_key == fe._fu).filter(lambda t: t.start_ts == t._fts)
+                m = m.drop("_fu", "_fts")
             if spec.cohorting != "recurring":
                 m = m.mutate(cohort=clock.cohort_of(m.start_day, m.start_ts))
     m = m.filter(_in_range(m.cohort, lo, hi))
+    if spec.user_where:
+        users = _users(ws, "user_where")
+        ok = users.filter(predicate(users, spec.user_where, "users", "user_where")).select(_uk="user_key")
+        m = m.semi_join(ok, m.user_key == ok._uk)
+    extra = ("breakdown",) if by_value else ()
     if with_start:
         m = m.select(
-            "user_key", cohort=m.cohort.cast("int64"), start_ts="start_ts", start_day=m.start_day.cast("int32")
+            "user_key",
+            *extra,
+            cohort=m.cohort.cast("int64"),
+            start_ts="start_ts",
+            start_day=m.start_day.cast("int32"),
         )
     else:
-        m = m.select("user_key", cohort=m.cohort.cast("int64"))
+        m = m.select("user_key", *extra, cohort=m.cohort.cast("int64"))
     start_cols = ("start_ts", "start_day") if with_start else ()
+    if by_value:
+        return m.select("user_key", "cohort", *start_cols, "breakdown")
     if spec.breakdown is None:
         return m.mutate(breakdown=ibis.literal(ALL))
     users = _users(ws, f"breakdown={spec.breakdown!r}")

@@ -14,7 +14,6 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from liuliang.errors import UnsupportedOperationError
 from liuliang.metrics.retention import activity, counts
 from liuliang.metrics.retention.activity import Bounds
 from liuliang.metrics.retention.cohorts import ALL, Clock, members
@@ -23,7 +22,7 @@ from liuliang.metrics.retention.spec import RetentionSpec
 from liuliang.warehouse import Workspace
 from liuliang.warehouse import tables as T
 
-KEYS = ["user_key", "cohort"]
+KEYS = ["user_key", "cohort", "breakdown"]  # a member (with an event-property breakdown, per value)
 CELL_KEYS = ["breakdown", "cohort", "period_offset"]
 
 
@@ -48,10 +47,6 @@ class RetentionRunner:
     # -- checks -------------------------------------------------------------------------------------------------
     def check(self) -> None:
         self.spec.validate()
-        if self.spec.start_where or self.spec.return_where:
-            raise UnsupportedOperationError(
-                "retention event-property filters (start_where / return_where) are not implemented yet"
-            )
 
     def resolve(self) -> Resolved | None:
         """The data's first event and ``data_end`` (None when there are no events)."""
@@ -82,9 +77,14 @@ class RetentionRunner:
             or s.period_zero == ("returns_after_start")
         )
 
+    def filtered(self) -> bool:
+        """Whether start or return rows need event properties (then they are read from ``events``)."""
+        s = self.spec
+        return bool(s.start_where or s.return_where or s.breakdown_event_property is not None)
+
     def aggregated(self) -> bool:
         """Whether the query is the small count query of :mod:`.counts` (calendar periods, counting users)."""
-        return counts.applies(self.spec, self._fine())
+        return counts.applies(self.spec, self._fine()) and not self.filtered()
 
     def to_expr(self, resolved: Resolved) -> ir.Table:
         """The whole query as one Ibis expression (build only): the result table, or for :meth:`aggregated` specs
@@ -100,10 +100,21 @@ class RetentionRunner:
                 starts = returns if same else activity.day_grain(ws, spec.start_events, bounds, lean=True)
             m = members(ws, spec, clock, starts, resolved.data_end, with_start=False)
             return counts.counts_expr(spec, clock, m, returns, unique_days=spec.period == "day")
-        grain = activity.event_grain if self._fine() else activity.day_grain
-        starts = grain(ws, spec.start_events, bounds) if spec.cohorting != "signup" else None
-        returns = grain(ws, spec.return_events, bounds)
-        m = members(ws, spec, clock, starts, resolved.data_end)
+        first_ever = None
+        if self.filtered():
+            prop = spec.breakdown_event_property
+            starts = None
+            if spec.cohorting != "signup":
+                starts = activity.filtered_grain(ws, spec.start_events, spec.start_where, prop, bounds, "start_where")
+            returns = activity.filtered_grain(ws, spec.return_events, spec.return_where, prop, bounds, "return_where")
+            if spec.cohorting == "first_matching":
+                ev = activity.event_grain(ws, spec.start_events, bounds)
+                first_ever = ev.group_by("user_key").aggregate(first_ts=ev.ts.min())
+        else:
+            grain = activity.event_grain if self._fine() else activity.day_grain
+            starts = grain(ws, spec.start_events, bounds) if spec.cohorting != "signup" else None
+            returns = grain(ws, spec.return_events, bounds)
+        m = members(ws, spec, clock, starts, resolved.data_end, first_ever=first_ever)
         m = m.mutate(end_offset=self._end_offset(m, clock, resolved.data_end))
 
         active_all = self._active(m, returns, clock)
@@ -135,7 +146,12 @@ class RetentionRunner:
 
     def _active(self, m: ir.Table, returns: ir.Table, clock: Clock) -> ir.Table:
         """Active offsets of each member: ``(user_key, cohort, offset, amount)`` with n >= min_occurrences."""
-        j = returns.join(m.select("user_key", "cohort", "start_ts", "start_day"), "user_key")
+        on = ["user_key"]
+        if self.spec.breakdown_event_property is not None:
+            on.append("breakdown")  # returns count only for the member with the start's value
+        elif "breakdown" in returns.columns:
+            returns = returns.drop("breakdown")
+        j = returns.join(m.select("user_key", "cohort", "start_ts", "start_day", "breakdown"), on)
         j = j.mutate(elapsed=clock.elapsed(j.day, j.ts, j.cohort, j.start_day, j.start_ts))
         j = j.filter(j.elapsed >= 0)  # before dividing: engines differ on negative integer division
         j = j.mutate(offset=j.elapsed // clock.length())
@@ -201,7 +217,7 @@ class RetentionRunner:
         end = clock.cohort_of_instant(data_end)
         hi = end if hi is None else min(hi, end)
         cohorts = ibis.memtable({"cohort": list(range(lo, hi + 1))}, schema={"cohort": "int64"})
-        if self.spec.breakdown is None:
+        if self.spec.breakdown is None and self.spec.breakdown_event_property is None:
             values = ibis.memtable({"breakdown": [ALL]}, schema={"breakdown": "string"})
         else:
             values = m.select("breakdown").distinct()

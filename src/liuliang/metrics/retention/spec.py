@@ -4,19 +4,35 @@ Definitions used throughout (the reference implementation in ``tests/metrics/ret
 from these paragraphs, not from the engine):
 
 *Start events / return events.* ``None`` means any event. A start row is an event whose name is in
-``start_events``; a return row is an event whose name is in ``return_events``. Events after ``data_end`` do not
-exist for the query.
+``start_events`` and that matches ``start_where``; a return row is an event whose name is in ``return_events`` and
+that matches ``return_where``. Events after ``data_end`` do not exist for the query.
+
+*Filters.* ``start_where`` / ``return_where`` / ``user_where`` are conjunctions of conditions ``(column, value)``
+on string columns of ``events`` (or ``users``): ``value`` a string (equality) or a tuple of strings ("in"). A row
+matches when every condition holds; a null never matches. ``user_where`` keeps the members whose ``users`` row
+matches (members without a users row are dropped).
 
 *Cohort members.* A member is a (user, cohort period) pair with a start instant ``start_ts``:
 
 - ``first_time``: the user's lifetime-first start event (earliest ``ts``, over all data up to ``data_end``); the
   user belongs to the cohort of that event's period, and only if that period lies in the date range.
-- ``first_matching``: PostHog's "first-ever occurrence": as ``first_time``; with ``start_where`` filters, the
-  user's first-ever start event *ignoring* the filters must itself match them, or the user is in no cohort.
+- ``first_matching``: PostHog's "first-ever occurrence": the user's first-ever start event *ignoring*
+  ``start_where`` (earliest ``ts`` among events named in ``start_events``) must itself match the filters, or the
+  user is in no cohort; ``start_ts`` is that instant (when several events share it, one matching is enough).
+  Without ``start_where`` this is ``first_time``. (``first_time`` with filters: the first *matching* start row.)
 - ``first_in_range``: the user's first start event whose period lies inside the date range.
 - ``recurring``: one member per period (inside the range) in which the user has a start event; ``start_ts`` is the
   first start event of that period.
 - ``signup``: the user's ``users.signup_ts`` (users without one, or signing up after ``data_end``, are left out).
+
+*Event-property breakdown.* With ``breakdown_event_property`` (a string column of ``events``) each start and
+return row carries its value (null: ``"(none)"``), and cohorting runs separately for each value (PostHog: the
+breakdown value is taken from the start event): a member is a (user, value, cohort) triple built from the user's
+start rows with that value (``first_matching``: one member per value among the matching rows at the first-ever
+instant), and only return rows with the same value count for it. A user may so be in several breakdown values.
+(PostHog's first-ever mode buckets the user by the first event's value and counts returns of any value; here returns
+must share the value in every mode.) ``breakdown`` (a ``users`` column) and ``breakdown_event_property`` exclude
+each other; ``signup`` cohorting takes neither ``start_where`` nor an event-property breakdown.
 
 *Periods.* Calendar periods are local to the workspace time zone: hour = local seconds // 3600, day = local day,
 week = weeks starting on the workspace's week start, month, quarter. The cohort of a member is the calendar period
@@ -74,6 +90,7 @@ PeriodZero = Literal["cohort", "returns", "returns_after_start"]
 Denominator = Literal["cohort", "observed"]
 Reference = Literal["cohort", "previous"]
 Aggregation = Literal["users", "sum", "average"]
+Where = tuple[tuple[str, "str | tuple[str, ...]"], ...]
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "cohorting": ("first_time", "first_matching", "first_in_range", "recurring", "signup"),
@@ -88,6 +105,18 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 #: Length of a rolling window, in the unit it is counted in (hours for days, local days for weeks and months).
 ROLLING_LENGTH = {"day": 24, "week": 7, "month": 30}
+
+
+def normalise_where(where: object) -> Where:
+    """``(("col", "v"), ("col", ("v1", "v2")))`` from pairs or a mapping; an "in" value becomes a sorted tuple."""
+    items = where.items() if isinstance(where, dict) else where
+    out = []
+    for column, value in items:  # type: ignore[union-attr]
+        if isinstance(value, str):
+            out.append((str(column), value))
+        else:
+            out.append((str(column), tuple(sorted({str(v) for v in value}))))
+    return tuple(out)
 
 
 class RetentionSpecError(LiuliangError):
@@ -135,8 +164,13 @@ class RetentionSpec:
         ``users`` (count members), ``sum`` or ``average`` of the return rows' ``amount`` (revenue retention).
     breakdown:
         Column of the ``users`` table to split by (missing values become ``"(none)"``).
+    breakdown_event_property:
+        String column of ``events`` to split by, taken from the start rows; returns must share the value.
     start_where, return_where:
-        Equality filters on ``events`` columns, as ``(("column", "value"), ...)``; not yet supported by the engine.
+        Filters on string columns of ``events``, as ``(("column", "value"), ("column", ("v1", "v2")), ...)``:
+        equality, or "in" for a tuple; conditions are and-ed; null never matches. A mapping is accepted too.
+    user_where:
+        The same filters on columns of ``users``: only members whose users row matches.
     """
 
     start_events: tuple[str, ...] | None = None
@@ -155,8 +189,10 @@ class RetentionSpec:
     reference: Reference = "cohort"
     aggregation: Aggregation = "users"
     breakdown: str | None = None
-    start_where: tuple[tuple[str, str], ...] = field(default=())
-    return_where: tuple[tuple[str, str], ...] = field(default=())
+    start_where: Where = field(default=())
+    return_where: Where = field(default=())
+    breakdown_event_property: str | None = None
+    user_where: Where = field(default=())
 
     def __post_init__(self) -> None:
         # Normalise list inputs into tuples on this (new, frozen) object; the caller's values are untouched.
@@ -167,8 +203,8 @@ class RetentionSpec:
             elif value is not None:
                 object.__setattr__(self, name, tuple(value))
         object.__setattr__(self, "brackets", tuple(int(b) for b in self.brackets))
-        for name in ("start_where", "return_where"):
-            object.__setattr__(self, name, tuple((str(k), str(v)) for k, v in getattr(self, name)))
+        for name in ("start_where", "return_where", "user_where"):
+            object.__setattr__(self, name, normalise_where(getattr(self, name)))
 
     def replace(self, **changes: object) -> RetentionSpec:
         """A new spec with some fields changed (the spec itself is immutable)."""
@@ -280,6 +316,35 @@ class FirstInRangeNeedsRange(Rule):
             self.fail("cohorting='first_in_range' needs date_from and/or date_to (without a range use first_time)")
 
 
+class BreakdownsExclusive(Rule):
+    code = "retention_breakdowns_exclusive"
+
+    def check(self, spec: RetentionSpec) -> None:
+        if spec.breakdown is not None and spec.breakdown_event_property is not None:
+            self.fail("give either breakdown (a users column) or breakdown_event_property (an events column)")
+
+
+class SignupTakesNoStartFilters(Rule):
+    code = "retention_signup_start_filters"
+
+    def check(self, spec: RetentionSpec) -> None:
+        if spec.cohorting == "signup" and (spec.start_where or spec.breakdown_event_property is not None):
+            self.fail(
+                "cohorting='signup' has no start event: start_where and breakdown_event_property do not apply "
+                "(filter members with user_where)"
+            )
+
+
+class WhereWellFormed(Rule):
+    code = "retention_where_invalid"
+
+    def check(self, spec: RetentionSpec) -> None:
+        for name in ("start_where", "return_where", "user_where"):
+            for column, value in getattr(spec, name):
+                if not column or (not isinstance(value, str) and not value):
+                    self.fail(f"RetentionSpec.{name}: ({column!r}, {value!r}) needs a column and a value")
+
+
 RULES: tuple[Rule, ...] = (
     KnownChoices(),
     NonNegativePeriods(),
@@ -289,4 +354,7 @@ RULES: tuple[Rule, ...] = (
     DateRangeOrdered(),
     ValueAggregationCriterion(),
     FirstInRangeNeedsRange(),
+    BreakdownsExclusive(),
+    SignupTakesNoStartFilters(),
+    WhereWellFormed(),
 )
