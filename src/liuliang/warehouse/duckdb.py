@@ -2,6 +2,11 @@
 
 A whole ingest runs inside one DuckDB transaction, so a crash or kill at any point leaves the file as it was
 (DuckDB rolls back uncommitted work from its write-ahead log on the next open).
+
+Scratch tables (staged rows, new rows, rollup deltas) are ordinary tables named ``_ll_*`` created and dropped inside
+that transaction, not TEMP tables: DuckDB keeps uncommitted TEMP rows in memory (measured: RSS grew to 15 GB while
+staging 100M events), while uncommitted rows of an ordinary table are written optimistically to the database file,
+so memory stays under ``memory_limit`` whatever the input size. Left-overs of a crash are dropped on open.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ class _DuckDBStage(StageWriter):
         columns = ", ".join(
             f'"{col}" {engine.type_sql(dtype)}' for col, dtype in ibis.Schema.from_pyarrow(schema).items()
         )
-        self.raw.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" ({columns})')
+        self.raw.execute(f'CREATE OR REPLACE TABLE "{name}" ({columns})')
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
@@ -78,11 +83,11 @@ class DuckDBEngine(Engine):
         return _DuckDBStage(self, name, schema)
 
     def materialize(self, name: str, expr: ir.Table) -> ir.Table:
-        self.raw.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {self.con.compile(expr)}')
+        self.raw.execute(f'CREATE OR REPLACE TABLE "{name}" AS {self.con.compile(expr)}')
         return self.table(name)
 
     def drop_temp(self, name: str) -> None:
-        self.raw.execute(f'DROP TABLE IF EXISTS temp."{name}"')
+        self.raw.execute(f'DROP TABLE IF EXISTS "{name}"')
 
     def type_sql(self, dtype: object) -> str:
         return self.con.compiler.type_mapper.from_ibis(ibis.dtype(dtype)).sql("duckdb")
@@ -99,8 +104,20 @@ class DuckDBEngine(Engine):
         tmp = f"_ll_rewrite_{name}"
         self.materialize(tmp, expr)
         self.raw.execute(f'DELETE FROM "{name}"')
-        self.raw.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM temp."{tmp}"')
+        self.raw.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM "{tmp}"')
         self.drop_temp(tmp)
+
+    def recover(self) -> bool:
+        """Drop scratch tables a process killed outside a transaction may have left (inside one, DuckDB undoes them)."""
+        names = [
+            r[0]
+            for r in self.raw.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_ll\\_%' ESCAPE '\\' AND NOT temporary"
+            ).fetchall()
+        ]
+        for name in names:
+            self.raw.execute(f'DROP TABLE IF EXISTS "{name}"')
+        return bool(names)
 
     def has_table(self, name: str) -> bool:
         row = self.raw.execute(

@@ -101,8 +101,7 @@ class Workspace:
         """
         engine, location = _engine_for(target, memory_limit)
         ws = cls(engine, WorkspaceSettings(), location)
-        if not engine.transactional:
-            engine.recover()  # before anything creates a table that a crashed swap left without its name
+        engine.recover()  # before anything creates a table: finish a crashed swap, drop scratch left-overs
         ws._init_tables(tz, week_start)
         if not engine.transactional:
             ws.repair()
