@@ -277,3 +277,20 @@ def test_spark_matches_duckdb(ws) -> None:
     assert keyed(actual, ("breakdown", "cohort", "period_offset")) == expected
     assert keyed(actual, ("breakdown", "cohort", "period_offset"))[("ads", 2024 * 12, 1)]["nrr"] == 2.5
     duck.close()
+
+
+def test_results_share_the_long_result_conversions() -> None:
+    """Every money and activity result is a LongResult: same to_arrow / to_pandas / to_dict / notebook display."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from liuliang.metrics.acquisition import PaybackSpec, PaybackTable
+    from liuliang.metrics.result import LongResult
+
+    curve = pa.table({"period_offset": [0, 1]})
+    table = PaybackTable(PaybackSpec(), pa.table({"cohort": [1], "day": [dt.date(2026, 3, 1)]}), None, curve)
+    assert isinstance(table, LongResult) and table.to_arrow() is table.table
+    as_dict = table.to_dict()
+    assert as_dict["rows"] == [{"cohort": 1, "day": "2026-03-01"}] and as_dict["curve"] == curve.to_pylist()
+    assert as_dict["spec"]["breakdown"] == "channel" and "<table" in table._repr_html_()

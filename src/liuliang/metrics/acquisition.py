@@ -49,6 +49,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from liuliang.errors import WorkspaceError
+from liuliang.metrics.result import LongResult, json_rows
 from liuliang.metrics.retention.result import period_start
 from liuliang.metrics.revenue import (
     ALL,
@@ -315,25 +316,12 @@ def cac_expr(ws: Workspace, spec: CacSpec, span: Span) -> ir.Table:
 
 
 @dataclass(frozen=True)
-class CacTable:
+class CacTable(LongResult):
     """CAC per segment; ``table`` has schema :data:`CAC_SCHEMA` (one row per dimension and segment)."""
 
     spec: CacSpec
     table: pa.Table
     data_end: dt.datetime | None
-
-    def to_arrow(self) -> pa.Table:
-        return self.table
-
-    def to_pandas(self) -> Any:
-        return self.table.to_pandas()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec.to_dict(),
-            "data_end": self.data_end.isoformat() if self.data_end else None,
-            "rows": self.table.to_pylist(),
-        }
 
     def row(self, dimension: str, segment: str) -> dict[str, Any]:
         for r in self.table.to_pylist():
@@ -399,25 +387,12 @@ def _kinds_by_day0(ws: Workspace, span: Span, members: ir.Table) -> ir.Table:
 
 
 @dataclass(frozen=True)
-class CostPerRetainedTable:
+class CostPerRetainedTable(LongResult):
     """Cost per retained user; ``table`` has schema :data:`RETAINED_SCHEMA` (one row per dimension, segment, day)."""
 
     spec: CostPerRetainedSpec
     table: pa.Table
     data_end: dt.datetime | None
-
-    def to_arrow(self) -> pa.Table:
-        return self.table
-
-    def to_pandas(self) -> Any:
-        return self.table.to_pandas()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec.to_dict(),
-            "data_end": self.data_end.isoformat() if self.data_end else None,
-            "rows": self.table.to_pylist(),
-        }
 
     def row(self, dimension: str, segment: str, day: int) -> dict[str, Any]:
         for r in self.table.to_pylist():
@@ -488,7 +463,7 @@ def payback_expr(curve: ir.Table) -> ir.Table:
 
 
 @dataclass(frozen=True)
-class PaybackTable:
+class PaybackTable(LongResult):
     """Payback per (breakdown, cohort).
 
     Attributes
@@ -500,23 +475,12 @@ class PaybackTable:
 
     spec: PaybackSpec
     table: pa.Table
-    curve: pa.Table
     data_end: dt.datetime | None
+    curve: pa.Table
     week_start: str = "monday"
 
-    def to_arrow(self) -> pa.Table:
-        return self.table
-
-    def to_pandas(self) -> Any:
-        return self.table.to_pandas()
-
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec.to_dict(),
-            "data_end": self.data_end.isoformat() if self.data_end else None,
-            "rows": self.table.to_pylist(),
-            "curve": self.curve.to_pylist(),
-        }
+        return super().to_dict() | {"curve": json_rows(self.curve)}
 
     def cohort_start(self, cohort: int) -> dt.date:
         return period_start(cohort, self.spec.period, self.week_start)  # type: ignore[return-value]
@@ -534,9 +498,9 @@ def payback(ws: Workspace, spec: PaybackSpec | None = None, *, data_end: dt.date
     span = resolve_span(ws, data_end)
     if span is None:
         return PaybackTable(
-            spec, PAYBACK_SCHEMA.empty_table(), CURVE_SCHEMA.empty_table(), None, ws.settings.week_start
+            spec, PAYBACK_SCHEMA.empty_table(), None, CURVE_SCHEMA.empty_table(), ws.settings.week_start
         )
     curve_expr = payback_curve_expr(ws, spec, span)
     curve = shape(ws.engine.to_arrow(curve_expr.order_by(["breakdown", "cohort", "period_offset"])), CURVE_SCHEMA)
     table = shape(ws.engine.to_arrow(payback_expr(curve_expr)), PAYBACK_SCHEMA)
-    return PaybackTable(spec, table, curve, span.data_end, ws.settings.week_start)
+    return PaybackTable(spec, table, span.data_end, curve, ws.settings.week_start)

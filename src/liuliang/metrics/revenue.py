@@ -44,6 +44,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from liuliang.errors import LiuliangError, WorkspaceError
+from liuliang.metrics.result import LongResult
 from liuliang.metrics.retention.activity import Bounds, day_grain
 from liuliang.metrics.retention.result import period_start
 from liuliang.warehouse import Workspace, periods
@@ -251,7 +252,7 @@ def revenue_expr(ws: Workspace, spec: RevenueSpec, span: Span) -> ir.Table:
 
 
 @dataclass(frozen=True)
-class RevenueTable:
+class RevenueTable(LongResult):
     """Cohort revenue cells of one :class:`RevenueSpec`.
 
     Attributes
@@ -266,19 +267,6 @@ class RevenueTable:
     table: pa.Table
     data_end: dt.datetime | None
     week_start: str = "monday"
-
-    def to_arrow(self) -> pa.Table:
-        return self.table
-
-    def to_pandas(self) -> Any:
-        return self.table.to_pandas()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec.to_dict(),
-            "data_end": self.data_end.isoformat() if self.data_end else None,
-            "rows": self.table.to_pylist(),
-        }
 
     def cohort_start(self, cohort: int) -> dt.date:
         """Local first day of an integer cohort period."""

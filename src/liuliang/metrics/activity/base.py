@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from liuliang.errors import LiuliangError, WorkspaceError
+from liuliang.metrics.result import LongResult, spec_dict  # noqa: F401 - re-exported for activity results
 from liuliang.warehouse import Workspace, periods
 from liuliang.warehouse import tables as T
 
@@ -225,42 +226,3 @@ def add_start_column(table: pa.Table, index: int, period: str, week_start: str, 
     """Insert the local start date of each row's ``period`` number (dates are labels; numbers stay the keys)."""
     starts = [periods.date_of_day(period_first_day(p, period, week_start)) for p in table["period"].to_pylist()]
     return table.add_column(index, pa.field(name, pa.date32()), pa.array(starts, pa.date32()))
-
-
-@dataclass(frozen=True)
-class LongResult:
-    """A spec, the long Arrow table it produced and the ``data_end`` used; base of every activity result."""
-
-    spec: Any
-    table: pa.Table
-    data_end: dt.datetime | None
-
-    def to_arrow(self) -> pa.Table:
-        return self.table
-
-    def to_pandas(self) -> Any:
-        return self.table.to_pandas()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the spec, ``data_end`` and the rows as flat records (dates as ISO strings)."""
-        rows = self.table.to_pylist()
-        for r in rows:
-            for k, v in r.items():
-                if isinstance(v, dt.date):
-                    r[k] = v.isoformat()
-        return {
-            "spec": spec_dict(self.spec),
-            "data_end": self.data_end.isoformat() if self.data_end else None,
-            "rows": rows,
-        }
-
-
-def spec_dict(spec: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in vars(spec).items():
-        if isinstance(v, dt.date):
-            v = v.isoformat()
-        elif isinstance(v, tuple):
-            v = list(v)
-        out[k] = v
-    return out
