@@ -29,13 +29,12 @@ from pathlib import Path
 import duckdb
 import ibis
 
+from _workspace import TZ, ensure_workspace
 from liuliang.metrics.activity import active_users, base
 from liuliang.metrics.activity.active_users import ActiveUsersSpec, active_users_expr
 from liuliang.metrics.lifecycle import LifecycleSpec, lifecycle, lifecycle_expr
-from liuliang.simulate import WorldConfig, generate_world
 from liuliang.warehouse import Workspace
 
-TZ = "Asia/Shanghai"
 REPEAT = 3
 
 
@@ -177,15 +176,7 @@ def main() -> None:
     REPEAT = args.repeat
     scratch = args.dir or Path(tempfile.mkdtemp(prefix="liuliang-bench-activity-"))
     scratch.mkdir(parents=True, exist_ok=True)
-    world, ws_path = scratch / "world", scratch / "metrics.duckdb"
-    if not ws_path.exists():
-        if world.exists():
-            shutil.rmtree(world)
-        print(f"generating {args.users:,} users and ingesting (not timed here; see bench_ingest.py)", flush=True)
-        generate_world(WorldConfig(n_users=args.users), world)
-        with Workspace.open(ws_path, tz=TZ) as ws:
-            ws.ingest(world / "users.parquet", table="users")
-            ws.ingest(world / "events")
+    world, ws_path = scratch / "world", ensure_workspace(scratch, args.users)
     parquet = str(world / "events" / "*.parquet")
 
     ws = open_readonly(ws_path)

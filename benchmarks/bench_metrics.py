@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,12 +22,11 @@ from pathlib import Path
 
 import duckdb
 
+from _workspace import ensure_workspace
 from liuliang.metrics.retention import RetentionSpec, retention
-from liuliang.simulate import WorldConfig, generate_world
 from liuliang.warehouse import Workspace
 from liuliang.warehouse.periods import date_of_day
 
-TZ = "Asia/Shanghai"
 PERIODS = 31
 
 
@@ -98,15 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     scratch = args.dir or Path(tempfile.mkdtemp(prefix="liuliang-bench-metrics-"))
     scratch.mkdir(parents=True, exist_ok=True)
-    world, ws_path = scratch / "world", scratch / "metrics.duckdb"
-    if not ws_path.exists():
-        if world.exists():
-            shutil.rmtree(world)
-        print(f"generating {args.users:,} users and ingesting (not timed here; see bench_ingest.py)", flush=True)
-        generate_world(WorldConfig(n_users=args.users), world)
-        with Workspace.open(ws_path, tz=TZ) as ws:
-            ws.ingest(world / "users.parquet", table="users")
-            ws.ingest(world / "events")
+    ws_path = ensure_workspace(scratch, args.users)
     ws = Workspace.open(ws_path)
     raw = ws.engine.raw
     n_events = raw.execute("SELECT count(*) FROM events").fetchone()[0]

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pyarrow as pa
 import pytest
+from activity_loading import load, open_world
 from activity_reference import reference_lifecycle, worlds
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-import liuliang
 from liuliang.metrics.activity import ActivitySpecError
 from liuliang.metrics.lifecycle import STATUSES, LifecycleSpec, lifecycle
 
@@ -22,35 +21,6 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target],
 )
-
-
-def load(ws: liuliang.Workspace, events, users) -> liuliang.Workspace:
-    ws.ingest(
-        pa.table(
-            {
-                "user_id": [e[0] for e in events],
-                "ts": pa.array([e[1] for e in events], pa.timestamp("us")),
-                "event": [e[2] for e in events],
-            }
-        )
-    )
-    if users:
-        ids = sorted(users)
-        ws.ingest(
-            pa.table(
-                {
-                    "user_id": ids,
-                    "signup_ts": pa.array([users[u]["signup_ts"] for u in ids], pa.timestamp("us")),
-                    "channel": pa.array([users[u]["channel"] for u in ids], pa.string()),
-                }
-            ),
-            table="users",
-        )
-    return ws
-
-
-def open_world(events, users, tz: str = NY, week_start: str = "monday") -> liuliang.Workspace:
-    return load(liuliang.Workspace.open(":memory:", tz=tz, week_start=week_start), events, users)
 
 
 def rows(result) -> dict:
