@@ -210,3 +210,38 @@ def test_retention_property_filters(tmp_path, capsys) -> None:
     assert code == 0 and sizes.get("2026-03-02") == 1 and not sizes.get("2026-03-03")  # b's first-ever event is sh
     code, _, err = run(["retention", "-w", str(ws), "--where", "city"], capsys)
     assert code != 0 and "city" in err
+
+
+def test_retention_filter_operators(tmp_path, capsys) -> None:
+    ws = tmp_path / "w.duckdb"
+    events = tmp_path / "e.csv"
+    # a: bj then no city; b: sh; c: no city, then gz. level holds numbers as strings ("x" is none)
+    events.write_text(
+        "user_id,ts,event,city,level\n"
+        "a,2026-03-02T10:00:00Z,open,bj,5\na,2026-03-03T10:00:00Z,open,,x\n"
+        "b,2026-03-02T11:00:00Z,open,sh,12\nb,2026-03-03T11:00:00Z,open,sh,1\n"
+        "c,2026-03-02T09:00:00Z,open,,\nc,2026-03-04T09:00:00Z,open,gz,3\n"
+    )
+    run(["ingest", str(events), "-w", str(ws)], capsys)
+    argv = ["retention", "-w", str(ws), "--periods", "2", "-f", "json"]
+    code, out, _ = run([*argv, "--where", "city!=bj", "--return-where", "level>=3"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["spec"]["start_where"] == [{"column": "city", "op": "is_not", "value": "bj"}]
+    cells = {(r["cohort_start"], r["period_offset"]): (r["cohort_size"], r["count"]) for r in data["rows"]}
+    # "not bj" keeps unset cities: b and c start on 2 March, a (no city) on 3 March; c's level 3 on 4 March
+    assert cells[("2026-03-02", 0)] == (2, 2) and cells[("2026-03-02", 1)] == (2, 0)
+    assert cells[("2026-03-02", 2)] == (2, 1) and cells[("2026-03-03", 0)] == (1, 1)
+    code, out, _ = run([*argv, "--where", "city:unset", "--where", "level:set"], capsys)
+    sizes = {r["cohort_start"]: r["cohort_size"] for r in json.loads(out)["rows"] if r["period_offset"] == 0}
+    assert code == 0 and sizes == {"2026-03-03": 1}  # a's second event; c's first has no level
+    code, out, _ = run([*argv, "--where", "level:between:1,5"], capsys)
+    sizes = {r["cohort_start"]: r["cohort_size"] for r in json.loads(out)["rows"] if r["period_offset"] == 0}
+    assert code == 0 and sizes == {"2026-03-02": 1, "2026-03-03": 1, "2026-03-04": 1}  # a 5, b 1, c 3 (not 12, x)
+    code, out, _ = run([*argv, "--where", "city=~^(sh|gz)$", "--where", "city!~*S"], capsys)
+    sizes = {r["cohort_start"]: r["cohort_size"] for r in json.loads(out)["rows"] if r["period_offset"] == 0}
+    assert code == 0 and sizes == {"2026-03-04": 1}  # c's gz
+    code, out, _ = run(["retention", "-w", str(ws), "--periods", "1", "--where", "city~j"], capsys)
+    assert code == 0 and "city:contains:j" in out
+    for bad in ("city?", "level>many", "city=~(?i)bj", "level:between:5,1", "city:sometimes:x"):
+        code, _, err = run(["retention", "-w", str(ws), "--where", bad], capsys)
+        assert code == 2 and "--where" in err and bad in err, bad

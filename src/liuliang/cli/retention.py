@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from rich.table import Table
 from liuliang.cli.common import WorkspaceOpt, open_workspace, out, print_json
 from liuliang.cli.info import existing_workspace
 from liuliang.metrics.retention import RetentionSpec, RetentionTable, retention
+from liuliang.metrics.retention.filters import NUMERIC_OPS, OPS, PRESENCE_OPS, Condition
 from liuliang.metrics.retention.presets import PRESETS
 
 Panel = "Retention spec"
@@ -35,18 +37,90 @@ def _events(text: str | None) -> tuple[str, ...] | None:
     return tuple(e.strip() for e in text.split(",") if e.strip()) if text else None
 
 
-def _where(items: list[str] | None, option: str) -> tuple | None:
-    """``["city=bj", "os=ios,android"]`` -> ``(("city", "bj"), ("os", ("android", "ios")))`` (a comma means "in")."""
+#: ``--where`` shorthands, longest first (so ``!=~`` is not read as ``!=`` and a value starting with ``~``).
+SHORTHANDS = (
+    ("!=~", "not_regex"),
+    ("!~*", "not_icontains"),
+    ("!=", "is_not"),
+    ("!~", "not_contains"),
+    ("=~", "regex"),
+    ("~*", "icontains"),
+    (">=", "gte"),
+    ("<=", "lte"),
+    ("=", "exact"),
+    ("~", "contains"),
+    (">", "gt"),
+    ("<", "lt"),
+)
+#: Names accepted in the ``COLUMN:OP[:VALUE]`` form besides the operator names themselves.
+OP_ALIASES = {"set": "is_set", "unset": "is_not_set", "not_set": "is_not_set", "eq": "exact", "ne": "is_not"}
+WHERE_HELP = (
+    "COLUMN<op>VALUE, repeat to and: = (V1,V2: any of), != (none of), ~ contains, !~ not contains, "
+    "~* / !~* ignoring case, =~ / !=~ regex, > >= < <= numbers; or COLUMN:OP[:VALUE] for any operator "
+    "(city:set, city:unset, level:between:1,5, city:exact:~x). An unset value matches only the negated "
+    "operators (!=, !~, !~*, !=~) and unset."
+)
+_WHERE_RE = re.compile(r"^([^=!<>~:]+?)\s*(" + "|".join(re.escape(t) for t, _ in SHORTHANDS) + r"|:)(.*)$", re.S)
+
+
+def _where(items: list[str] | None, option: str) -> tuple[Condition, ...] | None:
+    """``--where`` expressions as conditions: ``["city=bj", "os!=ios,android", "level>=3", "city:unset"]``.
+
+    ``COLUMN=V1,V2`` means "in" (and ``!=`` with a comma "not in"); values are stripped of surrounding spaces.
+    A malformed expression is a one-line error naming the option and the text.
+    """
     if not items:
         return None
     out = []
     for item in items:
-        column, sep, value = item.partition("=")
-        if not sep or not column.strip() or not value:
-            raise typer.BadParameter(f"expected COLUMN=VALUE or COLUMN=V1,V2; got {item!r}", param_hint=option)
-        values = [v.strip() for v in value.split(",")]
-        out.append((column.strip(), values[0] if len(values) == 1 else tuple(values)))
+        try:
+            out.append(_condition(item))
+        except ValueError as e:
+            raise typer.BadParameter(f"{e} in {item!r}", param_hint=option) from None
     return tuple(out)
+
+
+def _condition(item: str) -> Condition:
+    m = _WHERE_RE.match(item.strip())
+    if not m or not m.group(1).strip():
+        raise ValueError("expected COLUMN<op>VALUE (=, !=, ~, !~, ~*, !~*, =~, !=~, >, >=, <, <=) or COLUMN:OP[:VALUE]")
+    column, token, rest = m.group(1).strip(), m.group(2), m.group(3)
+    if token == ":":
+        name, sep, rest = rest.partition(":")
+        op = OP_ALIASES.get(name.strip(), name.strip())
+        if op not in OPS:
+            raise ValueError(f"unknown operator {name.strip()!r}; operators: {', '.join(OPS)}, set, unset")
+        if op in PRESENCE_OPS:
+            if sep:
+                raise ValueError(f"{op} takes no value")
+            return Condition(column, op)
+        if not sep:
+            raise ValueError(f"{op} needs a value (COLUMN:{name.strip()}:VALUE)")
+    else:
+        op = dict(SHORTHANDS)[token]
+    value = rest.strip()
+    if not value:
+        raise ValueError(f"{op} needs a value")
+    if op in NUMERIC_OPS:
+        parts = [p.strip() for p in value.split(",")]
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"{op} needs a number{' pair LOW,HIGH' if op == 'between' else ''}") from None
+        if (op == "between") != (len(numbers) == 2) or len(numbers) > 2:
+            raise ValueError("between needs LOW,HIGH" if op == "between" else f"{op} needs one number")
+        cond = Condition(column, op, tuple(numbers) if op == "between" else numbers[0])
+    elif op in ("exact", "is_not", "in", "not_in"):
+        values = [v.strip() for v in value.split(",")]
+        if not all(values):
+            raise ValueError("empty value in a comma-separated list")
+        cond = Condition(column, op, tuple(values) if len(values) > 1 or op in ("in", "not_in") else values[0])
+    else:
+        cond = Condition(column, op, value)
+    problem = cond.problem()
+    if problem:
+        raise ValueError(f"{column!r} {problem}")
+    return cond
 
 
 def build_spec(preset: str | None, overrides: dict[str, Any]) -> RetentionSpec:
@@ -116,7 +190,7 @@ def retention_command(
     ] = None,
     where: Annotated[
         list[str] | None,
-        typer.Option(help="Start-event filter COLUMN=VALUE (or =V1,V2); repeat to and.", rich_help_panel=Panel),
+        typer.Option(help=f"Start-event filter {WHERE_HELP}", rich_help_panel=Panel),
     ] = None,
     return_where: Annotated[
         list[str] | None, typer.Option(help="Return-event filter, as --where.", rich_help_panel=Panel)
@@ -184,13 +258,22 @@ def _cell(row: dict[str, Any] | None) -> str:
     return f"[dim]{text}*[/dim]" if row["incomplete"] else text
 
 
+def _described(value: object) -> str:
+    """A spec value for the table title; filters in the ``--where`` syntax (``city:is_not:bj``)."""
+    if isinstance(value, tuple) and value and all(isinstance(c, Condition) for c in value):
+        return " & ".join(str(c) for c in value)
+    return repr(value)
+
+
 def print_table(result: RetentionTable, weighted: bool) -> None:
     spec = result.spec
     rows = result.to_arrow().to_pylist()
     offsets = sorted({r["period_offset"] for r in rows})
     breakdowns = sorted({r["breakdown"] for r in rows})
     described = ", ".join(
-        f"{f.name}={getattr(spec, f.name)!r}" for f in dataclasses.fields(spec) if getattr(spec, f.name) != f.default
+        f"{f.name}={_described(getattr(spec, f.name))}"
+        for f in dataclasses.fields(spec)
+        if getattr(spec, f.name) != f.default
     )
     grid = Table(title=f"retention ({described or 'defaults'})", title_justify="left")
     if len(breakdowns) > 1:

@@ -5,11 +5,16 @@ Input: events as ``(user_id, ts, event, amount)`` or ``(user_id, ts, event, amou
 UTC datetime and ``props`` a tuple of ``(column, str | None)`` pairs (absent columns are null); users as
 ``{user_id: {"signup_ts": naive UTC datetime | None, <attribute>: str | None}}`` (users absent from the dict have
 no row). Output: ``{(breakdown, cohort, period_offset): Cell}``.
+
+Filters are evaluated here from the operator table in ``liuliang.metrics.retention.filters`` (its docstring), with
+Python's ``re`` for regexes: on the patterns the tests draw (the portable subset) and on values without line
+breaks, ``re.search`` means what RE2 means.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -18,6 +23,60 @@ EPOCH = dt.datetime(1970, 1, 1)
 EPOCH_DATE = EPOCH.date()
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 ROLLING = {"day": 24, "week": 7, "month": 30}
+
+
+#: A number stored as a string: a plain decimal, up to 20 digits either side of the point, exponent of 1-2 digits.
+NUMBER = re.compile(r"[+-]?([0-9]{1,20}(\.[0-9]{0,20})?|\.[0-9]{1,20})([eE][+-]?[0-9]{1,2})?")
+#: Operators that an unset (null) value satisfies (PostHog: the negated comparisons are wrapped in ifNull(..., 1)).
+NULL_SATISFIES = {"is_not", "not_in", "not_contains", "not_icontains", "not_regex", "is_not_set"}
+
+
+def as_number(x: object) -> float | None:
+    if isinstance(x, bool) or x is None:
+        return None
+    if isinstance(x, int | float):
+        return float(x)
+    if isinstance(x, str) and NUMBER.fullmatch(x):
+        return float(x)
+    return None
+
+
+def holds(op: str, want: object, x: object) -> bool:
+    """Whether the value ``x`` (None when unset) satisfies ``op want``."""
+    if x is None:
+        return op in NULL_SATISFIES
+    if op == "is_set":
+        return True
+    if op == "is_not_set":
+        return False
+    if op in ("gt", "gte", "lt", "lte", "between"):
+        n = as_number(x)
+        if n is None:
+            return False
+        if op == "between":
+            return want[0] <= n <= want[1]
+        return {"gt": n > want, "gte": n >= want, "lt": n < want, "lte": n <= want}[op]
+    if op == "exact":
+        return x == want
+    if op == "is_not":
+        return x != want
+    if op == "in":
+        return x in want
+    if op == "not_in":
+        return x not in want
+    if op == "contains":
+        return want in x
+    if op == "not_contains":
+        return want not in x
+    if op == "icontains":
+        return want.lower() in x.lower()
+    if op == "not_icontains":
+        return want.lower() not in x.lower()
+    if op == "regex":
+        return re.search(want, x, re.ASCII) is not None
+    if op == "not_regex":
+        return re.search(want, x, re.ASCII) is None
+    raise AssertionError(f"unknown operator {op}")
 
 
 @dataclass(frozen=True)
@@ -91,12 +150,8 @@ def reference_retention(
         return names is None or name in names
 
     def where_ok(where, row: dict) -> bool:
-        # every condition holds; a null (or absent) value never matches
-        for column, value in where:
-            v = row.get(column)
-            if v is None or (v != value if isinstance(value, str) else v not in value):
-                return False
-        return True
+        # every condition holds; an absent column is an unset (null) value
+        return all(holds(c.op, c.value, row.get(c.column)) for c in where)
 
     prop = getattr(spec, "breakdown_event_property", None)
 
@@ -127,10 +182,10 @@ def reference_retention(
     else:
         first_ever: dict[str, dt.datetime] = {}  # ignoring start_where
         by_user: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
-        for user, ts, name, _, props in events:
+        for user, ts, name, amount, props in events:
             if matches(spec.start_events, name):
                 first_ever[user] = min(first_ever.get(user, ts), ts)
-                if where_ok(spec.start_where, props):
+                if where_ok(spec.start_where, {**props, "event": name, "amount": amount}):
                     by_user[(user, value_of(props))].append(ts)
         for (user, value), stamps in by_user.items():
             if spec.cohorting == "first_time":
@@ -167,7 +222,9 @@ def reference_retention(
     counts: dict[tuple[str, str, int], dict[int, list]] = {m: defaultdict(lambda: [0, 0.0]) for m in starts}
     returns_by_user: dict[str, list] = defaultdict(list)
     for user, ts, name, amount, props in events:
-        if matches(spec.return_events, name) and where_ok(spec.return_where, props):
+        if matches(spec.return_events, name) and where_ok(
+            spec.return_where, {**props, "event": name, "amount": amount}
+        ):
             returns_by_user[user].append((ts, amount, value_of(props)))
     for (user, value, cohort), start in starts.items():
         for ts, amount, return_value in returns_by_user[user]:

@@ -12,6 +12,7 @@ from reference import Cell
 
 import liuliang
 from liuliang.metrics.retention import RetentionSpec
+from liuliang.metrics.retention.filters import Condition
 from liuliang.metrics.retention.result import RetentionTable
 
 #: One DST change per entry (naive UTC instants near the change), so every log straddles one.
@@ -20,8 +21,18 @@ DST = {
     "Europe/London": (dt.datetime(2024, 3, 31, 1), dt.datetime(2024, 10, 27, 1)),
 }
 EVENTS = ("a", "b", "c")
-#: Event property columns (stored as strings; null when absent) and the values drawn for them.
-PROPS = {"city": ("bj", "sh", "gz"), "os": ("ios", "android")}
+#: Event property columns (stored as strings; null when absent) and the values drawn for them. ``level`` holds
+#: numbers as strings and strings that are no number (``"x"``, ``" 5"``, ``"inf"``) for the numeric operators.
+PROPS = {
+    "city": ("bj", "sh", "gz", "Bj"),
+    "os": ("ios", "android"),
+    "level": ("1", "2.5", "10", "-3", ".5", "3e1", "x", " 5", "inf"),
+}
+#: Regexes in the portable subset (filters module docstring), for ``regex`` / ``not_regex``.
+REGEXES = ("^b", "j$", "^(bj|sh)$", "[a-g]", "o.s", r"\d", r"^-?[0-9]+$", "i?o{1,2}", "^[^b]", r"\.")
+#: Values drawn for the string operators (substrings and whole values of the property columns).
+TEXTS = ("bj", "sh", "Bj", "ios", "j", "J", "o", "s", "1", "x")
+#: The pre-operator forms (pairs, "in" tuples), still accepted.
 WHERES = (
     (),
     (),
@@ -30,6 +41,48 @@ WHERES = (
     (("city", "sh"), ("os", "ios")),
     (("os", "android"),),
 )
+
+
+@st.composite
+def conditions(draw, table: str = "events") -> Condition:
+    """One condition with a random operator on a column of ``events`` (props, ``event``, ``amount``) or ``users``."""
+    kind = draw(st.sampled_from(["text", "text", "set", "numeric", "presence"]))
+    if table == "users":
+        if kind == "numeric":
+            kind = "presence"
+        column = "signup_ts" if kind == "presence" and draw(st.booleans()) else "channel"
+        texts: tuple[str, ...] = ("ads", "organic", "a", "S")
+    else:
+        texts = TEXTS
+        column = draw(st.sampled_from(["city", "city", "os", "event"]))
+    if kind == "text":
+        op = draw(st.sampled_from(["exact", "is_not", "contains", "not_contains", "icontains", "not_icontains"]))
+        if table == "events" and draw(st.booleans()):
+            return Condition(column, draw(st.sampled_from(["regex", "not_regex"])), draw(st.sampled_from(REGEXES)))
+        return Condition(column, op, draw(st.sampled_from(texts)))
+    if kind == "set":
+        values = draw(st.lists(st.sampled_from(texts), min_size=1, max_size=3))
+        return Condition(column, draw(st.sampled_from(["in", "not_in"])), tuple(values))
+    if kind == "numeric":
+        column = draw(st.sampled_from(["level", "level", "amount"]))
+        bounds = st.sampled_from([-3, 0, 0.5, 1, 2.5, 10, 30])
+        op = draw(st.sampled_from(["gt", "gte", "lt", "lte", "between"]))
+        if op == "between":
+            return Condition(column, op, tuple(sorted((draw(bounds), draw(bounds)))))
+        return Condition(column, op, draw(bounds))
+    if table == "events":
+        column = draw(st.sampled_from(["city", "os", "level", "amount"]))
+    return Condition(column, draw(st.sampled_from(["is_set", "is_not_set"])))
+
+
+def wheres(table: str = "events", *, empty: bool = True):
+    """A filter: a pre-operator form or one or two random conditions (or none, when ``empty``)."""
+    forms = WHERES if table == "events" else ((("channel", "ads"),), (("channel", ("ads", "organic")),))
+    options = [st.sampled_from([w for w in forms if w or empty])]
+    options.append(st.lists(conditions(table), min_size=1, max_size=2).map(tuple))
+    if empty:
+        options.append(st.just(()))
+    return st.one_of(options)
 
 
 def local_midnight_utc(tz: str, date: dt.date) -> dt.datetime:
@@ -69,12 +122,16 @@ def worlds(draw, tz: str):
                 st.sampled_from([None, 0.25, 1.0, 2.5]),
                 st.sampled_from((None, *PROPS["city"])),
                 st.sampled_from((None, *PROPS["os"])),
+                st.sampled_from((None, *PROPS["level"])),
             ),
             min_size=1,
             max_size=35,
         )
     )
-    events = [(f"u{u}", ts, name, amount, (("city", city), ("os", os_))) for u, ts, name, amount, city, os_ in rows]
+    events = [
+        (f"u{u}", ts, name, amount, (("city", city), ("os", os_), ("level", level)))
+        for u, ts, name, amount, city, os_, level in rows
+    ]
     users: dict[str, dict[str, object]] = {}
     for u in range(n_users + 1):  # one extra user who may have signed up without any event
         if draw(st.booleans()):
@@ -102,7 +159,7 @@ def specs(draw, anchor: dt.datetime) -> RetentionSpec:
     if criterion in ("on", "on_or_before", "brackets"):
         aggregation = draw(st.sampled_from(["users", "users", "sum", "average"]))
     breakdown = draw(st.sampled_from([None, None, "channel", "event:city"]))
-    start_where = draw(st.sampled_from(WHERES)) if cohorting != "signup" else ()
+    start_where = draw(wheres()) if cohorting != "signup" else ()
     if cohorting == "signup" and breakdown == "event:city":
         breakdown = None
     return RetentionSpec(
@@ -124,8 +181,8 @@ def specs(draw, anchor: dt.datetime) -> RetentionSpec:
         breakdown=breakdown if breakdown != "event:city" else None,
         breakdown_event_property="city" if breakdown == "event:city" else None,
         start_where=start_where,
-        return_where=draw(st.sampled_from(WHERES)),
-        user_where=draw(st.sampled_from([(), (), (("channel", "ads"),), (("channel", ("ads", "organic")),)])),
+        return_where=draw(wheres()),
+        user_where=draw(st.one_of(st.just(()), wheres("users"))),
     )
 
 

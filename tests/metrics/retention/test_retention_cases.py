@@ -10,6 +10,7 @@ import pytest
 import liuliang
 from liuliang.errors import LiuliangError, UnsupportedOperationError, WorkspaceError
 from liuliang.metrics.retention import RetentionSpec, RetentionSpecError, amplitude, mixpanel, posthog, retention
+from liuliang.metrics.retention.filters import Condition, condition_expr, portable_regex
 from liuliang.metrics.retention.spec import RULES
 from liuliang.warehouse.periods import day_number
 
@@ -299,3 +300,165 @@ def test_event_property_breakdown_needs_the_same_value(city_ws) -> None:
     assert counts(r, C0 + 2, "sh") == [(1, 1, False), (1, 0, True), (1, 0, True)]  # q's first sh open
     with pytest.raises(RetentionSpecError):
         retention(city_ws, posthog(breakdown="channel", breakdown_event_property="city"))
+
+
+# -- filter operators and their null semantics (PostHog's: a negated operator keeps unset values) ---------------
+#: (user, day, city, level, amount). p: bj "5" then unset "x".  q: unset unset, then sh "12".
+#: r: sh "2.5", then BJ "-1" on day 2.  s: "Beijing" " 7" (not a number), then unset "7".
+PROP_LOG = [
+    ("p", 0, "bj", "5", 10.0),
+    ("p", 1, None, "x", None),
+    ("q", 0, None, None, None),
+    ("q", 1, "sh", "12", 3.0),
+    ("r", 0, "sh", "2.5", None),
+    ("r", 2, "BJ", "-1", 1.0),
+    ("s", 0, "Beijing", " 7", None),
+    ("s", 1, None, "7", None),
+]
+
+
+@pytest.fixture(scope="module")
+def prop_ws():
+    w = liuliang.Workspace.open(":memory:", tz="UTC")
+    w.ingest(
+        pa.table(
+            {
+                "user_id": [r[0] for r in PROP_LOG],
+                "ts": pa.array([at(r[1], 10) for r in PROP_LOG], pa.timestamp("us")),
+                "event": ["open"] * len(PROP_LOG),
+                "amount": pa.array([r[4] for r in PROP_LOG], pa.float64()),
+                "city": pa.array([r[2] for r in PROP_LOG], pa.string()),
+                "level": pa.array([r[3] for r in PROP_LOG], pa.string()),
+            }
+        )
+    )
+    w.ingest(
+        pa.table({"user_id": ["p", "q", "r"], "channel": pa.array(["ads", None, "organic"], pa.string())}), "users"
+    )
+    yield w
+    w.close()
+
+
+def sizes(result) -> dict[int, int]:
+    """Cohort sizes by day (0-based), from the period-0 cells."""
+    return {r["cohort"] - C0: r["cohort_size"] for r in result.table.to_pylist() if r["period_offset"] == 0}
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        # first matching start row per user (first_time); the comment lists who starts when
+        (Condition("city", "exact", "bj"), {0: 1}),  # p
+        (Condition("city", "is_not", "bj"), {0: 3, 1: 1}),  # q (unset), r, s on day 0; p on day 1 (unset)
+        (Condition("city", "in", ("bj", "sh")), {0: 2, 1: 1}),  # p, r; q's sh on day 1
+        (Condition("city", "not_in", ("bj", "sh")), {0: 2, 1: 1, 2: 1}),  # q (unset), s; p (unset); r (BJ)
+        (Condition("city", "contains", "j"), {0: 2}),  # p bj, s Beijing (case-sensitive: not r's BJ)
+        (Condition("city", "icontains", "BJ"), {0: 1, 2: 1}),  # p, r's BJ ("Beijing" has no "bj")
+        (Condition("city", "not_icontains", "bj"), {0: 3, 1: 1}),  # q (unset), r (sh), s; p's unset day 1
+        (Condition("city", "regex", "^b"), {0: 1}),  # p: "BJ" and "Beijing" start with capitals
+        (Condition("city", "not_regex", "^b"), {0: 3, 1: 1}),  # q (unset), r, s; p (unset)
+        (Condition("level", "gt", 3), {0: 1, 1: 2}),  # p "5"; q "12", s "7" (s's " 7" is no number)
+        (Condition("level", "lte", 3), {0: 1}),  # r "2.5" ("x", " 7" and unset are neither > 3 nor <= 3)
+        (Condition("level", "between", (-1, 5)), {0: 2}),  # p "5", r "2.5" (inclusive)
+        (Condition("amount", "gte", 3), {0: 1, 1: 1}),  # p 10, q 3 (a numeric column; unset amounts never match)
+        (Condition("city", "is_set"), {0: 3, 1: 1}),  # p, r, s; q's sh on day 1
+        (Condition("city", "is_not_set"), {0: 1, 1: 2}),  # q; p and s on day 1
+    ],
+    ids=str,
+)
+def test_operators_and_null_semantics(prop_ws, where: Condition, expected: dict[int, int]) -> None:
+    r = retention(prop_ws, posthog(periods=1, start_where=(where,)), data_end=at(3, 12))
+    assert sizes(r) == expected
+
+
+def test_negated_return_filter_keeps_unset_values(prop_ws) -> None:
+    # everyone starts on day 0; returns are events without a city: p and s on day 1 (q's day-1 event is in sh)
+    r = retention(prop_ws, posthog(periods=2, return_where=(Condition("city", "is_not_set"),)), data_end=at(3, 12))
+    assert counts(r, C0) == [(4, 4, False), (4, 2, False), (4, 0, False)]
+    # "not in (sh)": the unset ones too, and r's BJ on day 2
+    r = retention(prop_ws, posthog(periods=2, return_where=(("city", "not_in", ("sh",)),)), data_end=at(3, 12))
+    assert counts(r, C0) == [(4, 4, False), (4, 2, False), (4, 1, False)]
+
+
+def test_user_filter_operators(prop_ws) -> None:
+    # users: p ads, q unset, r organic; s has no users row and is dropped whatever the operator
+    r = retention(prop_ws, posthog(periods=1, user_where=(Condition("channel", "is_not", "ads"),)))
+    assert sizes(r) == {0: 2}  # q and r
+    r = retention(prop_ws, posthog(periods=1, user_where=(("channel", "is_not_set", None),)))  # a triple
+    assert sizes(r) == {0: 1}  # q
+    r = retention(prop_ws, posthog(periods=1, user_where=(Condition("channel", "icontains", "AD"),)))
+    assert sizes(r) == {0: 1}  # p
+
+
+def test_filters_are_and_ed_and_specs_stay_hashable(prop_ws) -> None:
+    both = (Condition("city", "is_not", "bj"), Condition("level", "gte", 2.5))
+    r = retention(prop_ws, posthog(periods=1, start_where=both), data_end=at(3, 12))
+    assert sizes(r) == {0: 1, 1: 2}  # r (sh, 2.5); q (sh, 12) and s (unset, 7) on day 1
+    a = RetentionSpec(start_where={"city": ("sh", "bj", "sh")}, return_where=(("level", "between", ["1", 2]),))
+    b = RetentionSpec(
+        start_where=(Condition("city", "in", ["bj", "sh"]),), return_where=(Condition("level", "between", (1.0, 2.0)),)
+    )
+    assert a == b and hash(a) == hash(b)
+    assert a.start_where == (Condition("city", "in", ("bj", "sh")),)
+    assert RetentionSpec(start_where=(("city", "bj"),)).start_where == (Condition("city", "exact", "bj"),)
+    assert Condition("city", "is_not", ["b", "a"]) == Condition("city", "not_in", ("a", "b"))
+    assert a.to_dict()["start_where"] == [{"column": "city", "op": "in", "value": ("bj", "sh")}]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        (Condition("city", "like", "b"),),
+        (Condition("city", "regex", "(?i)b"),),
+        (Condition("city", "regex", r"\bb"),),
+        (Condition("city", "regex", "a++"),),
+        (Condition("level", "between", (5, 1)),),
+        (Condition("level", "gt", "many"),),
+        (Condition("level", "gt", float("inf")),),
+        (Condition("city", "is_set", "bj"),),
+        (Condition("city", "in", ()),),
+        (Condition("", "exact", "bj"),),
+    ],
+    ids=str,
+)
+def test_bad_conditions_have_the_where_code(where) -> None:
+    with pytest.raises(RetentionSpecError) as info:
+        RetentionSpec(start_where=where).validate()
+    assert info.value.code == "retention_where_invalid"
+
+
+def test_a_filter_that_is_no_condition_is_refused() -> None:
+    with pytest.raises(RetentionSpecError, match="retention_where_invalid"):
+        RetentionSpec(start_where=("city",))
+
+
+def test_operators_need_the_right_column_type(prop_ws) -> None:
+    with pytest.raises(UnsupportedOperationError, match="string columns"):
+        retention(prop_ws, posthog(start_where=(Condition("amount", "contains", "1"),)))
+    with pytest.raises(UnsupportedOperationError, match="numeric"):
+        retention(prop_ws, posthog(start_where=(Condition("ts", "gt", 1),)))  # a timestamp is no number
+    assert retention(prop_ws, posthog(periods=1, user_where=(Condition("user_key", "is_set"),))).table.num_rows
+
+
+def test_regex_means_the_same_on_every_engine() -> None:
+    # RE2 (PostHog's ClickHouse match, DuckDB): "$" is the end of the value and "." stops only at "\n" -- the
+    # rewrite makes Java (Spark) agree; checked here on DuckDB against values where Java and RE2 would differ
+    import ibis
+
+    values = ["bj", "bj\n", "b\rj", "b\nj", "a%b", "a_b", None]
+    t = ibis.memtable({"s": values}, schema={"s": "string"})
+    con = ibis.duckdb.connect()
+
+    def matched(c: Condition) -> list[str | None]:
+        flags = con.to_pyarrow(t.select(m=condition_expr(t, c, "t", "test")))["m"].to_pylist()
+        return [v for v, f in zip(values, flags, strict=True) if f]
+
+    assert matched(Condition("s", "regex", "bj$")) == ["bj"]
+    assert matched(Condition("s", "regex", "b.j")) == ["b\rj"]
+    assert matched(Condition("s", "regex", r"b\sj")) == ["b\rj", "b\nj"]
+    assert matched(Condition("s", "not_regex", "^b")) == ["a%b", "a_b", None]
+    assert matched(Condition("s", "contains", "%")) == ["a%b"]  # literal, not a LIKE wildcard
+    assert matched(Condition("s", "not_contains", "_")) == ["bj", "bj\n", "b\rj", "b\nj", "a%b", None]
+    assert portable_regex("^a.$") == "^a[^\\n]\\z"
+    with pytest.raises(ValueError, match="outside the syntax"):
+        portable_regex("(?=a)")

@@ -1,8 +1,9 @@
 """DuckDB and PySpark give the same RetentionTable, equal to the naive reference, over a grid of specs.
 
 One fixed log (ingested once per engine) exercises calendar day/week/month and rolling windows, the five
-criteria, a breakdown, revenue aggregation and a ``data_end`` inside the data (which re-reads that day from
-``events``). On the Spark parameter the table is also compared cell by cell with the DuckDB one.
+criteria, a breakdown, revenue aggregation, property filters with negated, numeric and regex operators, and a
+``data_end`` inside the data (which re-reads that day from ``events``). On the Spark parameter the table is also
+compared cell by cell with the DuckDB one.
 """
 
 from __future__ import annotations
@@ -16,20 +17,27 @@ from retention_logs import assert_same, engine_cells, ingest_world, open_world
 
 import liuliang
 from liuliang.metrics.retention import RetentionSpec, retention
+from liuliang.metrics.retention.filters import Condition
 
 TZ = "Asia/Shanghai"  # the ``ws`` fixture's zone
 START = dt.datetime(2024, 1, 20, 3)
 
 
 def _log() -> tuple[list, dict]:
-    rnd = random.Random(7)
+    rnd, props = random.Random(7), random.Random(11)
+
+    def with_props(*event) -> tuple:
+        city = props.choice([None, "bj", "sh", "gz", "Sh"])
+        level = props.choice([None, "1", "2.5", "10", "x", " 5", "3e0"])
+        return (*event, (("city", city), ("level", level)))
+
     events = []
     for u in range(24):
         first = START + dt.timedelta(hours=rnd.randrange(0, 40 * 24))
         for _ in range(rnd.randrange(1, 14)):
             ts = first + dt.timedelta(seconds=rnd.randrange(0, 50 * 86_400))
-            events.append((f"u{u}", ts, rnd.choice("abc"), rnd.choice([None, 1.0, 2.5])))
-        events.append((f"u{u}", first, "a", 1.0))
+            events.append(with_props(f"u{u}", ts, rnd.choice("abc"), rnd.choice([None, 1.0, 2.5])))
+        events.append(with_props(f"u{u}", first, "a", 1.0))
     users = {
         f"u{u}": {
             "signup_ts": START + dt.timedelta(hours=rnd.randrange(-48, 30 * 24)) if u % 5 else None,
@@ -68,6 +76,17 @@ GRID: list[tuple[RetentionSpec, dt.datetime | None]] = [
             min_occurrences=2,
         ),
         INSIDE,
+    ),
+    (  # filters: a negated operator (unset cities kept), a number stored as a string, a portable regex
+        RetentionSpec(
+            period="day",
+            periods=6,
+            criterion="on_or_after",
+            start_where=(Condition("city", "is_not", "bj"), Condition("level", "gte", 2.5)),
+            return_where=(Condition("city", "not_regex", "^(sh|gz)$"),),
+            user_where=(Condition("channel", "not_icontains", "AD"),),
+        ),
+        None,
     ),
 ]
 

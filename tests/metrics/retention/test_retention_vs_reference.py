@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from reference import reference_retention
-from retention_logs import WHERES, assert_same, engine_cells, open_world, specs, worlds
+from retention_logs import assert_same, engine_cells, open_world, specs, wheres, worlds
 
 from liuliang.metrics.retention import retention
 
@@ -46,7 +46,8 @@ def test_engine_matches_reference(tz: str, data: st.DataObject) -> None:
 @SETTINGS
 @given(data=st.data())
 def test_property_filters_and_breakdowns_match_reference(data: st.DataObject) -> None:
-    """Event-property filters, first-ever vs first matching, and event-property breakdowns, drawn every time."""
+    """Event-property filters (every operator, with unset values), first-ever vs first matching, and event-property
+    breakdowns, drawn every time."""
     tz = "America/New_York"
     events, users, anchor = data.draw(worlds(tz), label="world")
     ws = open_world(tz, events, users)
@@ -57,10 +58,10 @@ def test_property_filters_and_breakdowns_match_reference(data: st.DataObject) ->
                 "cohorting": data.draw(st.sampled_from(["first_time", "first_matching", "recurring"]), label="c"),
                 "date_from": None,
                 "date_to": None,
-                "start_where": data.draw(st.sampled_from(WHERES[2:]), label=f"sw{i}"),
+                "start_where": data.draw(wheres(empty=False), label=f"sw{i}"),
                 "breakdown": None,
                 "breakdown_event_property": data.draw(st.sampled_from([None, "city", "city", "os"]), label=f"bp{i}"),
-                "return_where": data.draw(st.sampled_from(WHERES[:3]), label=f"rw{i}"),
+                "return_where": data.draw(wheres(), label=f"rw{i}"),
                 "period": data.draw(st.sampled_from(["day", "week"]), label=f"p{i}"),
                 "window": "calendar",
                 "periods": 6,

@@ -7,10 +7,21 @@ from these paragraphs, not from the engine):
 ``start_events`` and that matches ``start_where``; a return row is an event whose name is in ``return_events`` and
 that matches ``return_where``. Events after ``data_end`` do not exist for the query.
 
-*Filters.* ``start_where`` / ``return_where`` / ``user_where`` are conjunctions of conditions ``(column, value)``
-on string columns of ``events`` (or ``users``): ``value`` a string (equality) or a tuple of strings ("in"). A row
-matches when every condition holds; a null never matches. ``user_where`` keeps the members whose ``users`` row
-matches (members without a users row are dropped).
+*Filters.* ``start_where`` / ``return_where`` / ``user_where`` are conjunctions of
+:class:`~liuliang.metrics.retention.filters.Condition` ``(column, op, value)`` on columns of ``events`` (or
+``users``); a row matches when every condition holds. Operators: ``exact``, ``is_not``, ``in``, ``not_in``,
+``contains``, ``not_contains``, ``icontains``, ``not_icontains``, ``regex``, ``not_regex`` (string columns);
+``gt``, ``gte``, ``lt``, ``lte``, ``between`` (inclusive; numeric columns, or string columns holding plain decimals:
+any other string is not a number and never matches); ``is_set``, ``is_not_set`` (any column). Null semantics are
+PostHog's: an unset (null) value never matches a positive operator and always matches a negated one (``is_not``,
+``not_in``, ``not_contains``, ``not_icontains``, ``not_regex``) and ``is_not_set``: "city is not bj" keeps events
+without a city.
+``regex`` is an unanchored RE2 search restricted to the syntax DuckDB and Spark share; the full table, the number
+syntax and the regex subset are in :mod:`liuliang.metrics.retention.filters`. Accepted forms: ``Condition``
+objects, ``(column, value)`` pairs (a string value: ``exact``; a tuple: ``in``), ``(column, op, value)`` triples,
+or a mapping ``{column: value}``; they are normalised to a tuple of ``Condition`` (set values sorted).
+``user_where`` keeps the members whose ``users`` row matches (members without a users row are dropped, whatever
+the operator).
 
 *Cohort members.* A member is a (user, cohort period) pair with a start instant ``start_ts``:
 
@@ -81,6 +92,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
 from liuliang.errors import LiuliangError
+from liuliang.metrics.retention.filters import Condition
 
 Cohorting = Literal["first_time", "first_matching", "first_in_range", "recurring", "signup"]
 PeriodName = Literal["hour", "day", "week", "month", "quarter"]
@@ -90,7 +102,8 @@ PeriodZero = Literal["cohort", "returns", "returns_after_start"]
 Denominator = Literal["cohort", "observed"]
 Reference = Literal["cohort", "previous"]
 Aggregation = Literal["users", "sum", "average"]
-Where = tuple[tuple[str, "str | tuple[str, ...]"], ...]
+#: A filter: conditions and-ed together (see :func:`normalise_where` for the accepted input forms).
+Where = tuple[Condition, ...]
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "cohorting": ("first_time", "first_matching", "first_in_range", "recurring", "signup"),
@@ -108,14 +121,31 @@ ROLLING_LENGTH = {"day": 24, "week": 7, "month": 30}
 
 
 def normalise_where(where: object) -> Where:
-    """``(("col", "v"), ("col", ("v1", "v2")))`` from pairs or a mapping; an "in" value becomes a sorted tuple."""
-    items = where.items() if isinstance(where, dict) else where
+    """A tuple of :class:`Condition` from any accepted form (``None``, a ``Condition``, a mapping
+    ``{column: value}``, or an iterable of conditions, ``(column, value)`` pairs and ``(column, op, value)``
+    triples). A pair's string value means ``exact`` and a tuple/list ``in`` (the pre-operator forms keep working).
+    Conditions are canonical and hashable, so equal filters give equal specs. A shape that is no condition at all
+    raises :class:`RetentionSpecError` (``retention_where_invalid``); a bad operator or value is left to
+    :meth:`RetentionSpec.validate`."""
+    if where is None:
+        return ()
+    if isinstance(where, Condition):
+        return (where,)
+    items = list(where.items()) if isinstance(where, dict) else where
     out = []
-    for column, value in items:  # type: ignore[union-attr]
-        if isinstance(value, str):
-            out.append((str(column), value))
+    for item in items:  # type: ignore[union-attr]
+        if isinstance(item, Condition):
+            out.append(item)
+        elif isinstance(item, tuple | list) and len(item) == 2:
+            out.append(Condition(str(item[0]), "exact", item[1]))
+        elif isinstance(item, tuple | list) and len(item) == 3:
+            out.append(Condition(str(item[0]), str(item[1]), item[2]))
         else:
-            out.append((str(column), tuple(sorted({str(v) for v in value}))))
+            raise RetentionSpecError(
+                "retention_where_invalid",
+                f"a filter is a Condition(column, op, value), a (column, value) pair or a (column, op, value) "
+                f"triple; got {item!r}",
+            )
     return tuple(out)
 
 
@@ -167,8 +197,10 @@ class RetentionSpec:
     breakdown_event_property:
         String column of ``events`` to split by, taken from the start rows; returns must share the value.
     start_where, return_where:
-        Filters on string columns of ``events``, as ``(("column", "value"), ("column", ("v1", "v2")), ...)``:
-        equality, or "in" for a tuple; conditions are and-ed; null never matches. A mapping is accepted too.
+        Filters on columns of ``events``: ``(Condition("city", "is_not", "bj"), Condition("level", "gte", 3))``,
+        or the short forms ``(("city", "bj"), ("os", ("ios", "android")))`` (equality / "in") and
+        ``{"city": "bj"}``. Conditions are and-ed; operators and their null semantics (PostHog's: a negated
+        operator keeps unset values) in the module docstring and :mod:`.filters`.
     user_where:
         The same filters on columns of ``users``: only members whose users row matches.
     """
@@ -227,6 +259,8 @@ class RetentionSpec:
         out: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in ("start_where", "return_where", "user_where"):
+                value = [{"column": c.column, "op": c.op, "value": c.value} for c in value]
             out[f.name] = value.isoformat() if isinstance(value, dt.date) else value
         return out
 
@@ -340,9 +374,10 @@ class WhereWellFormed(Rule):
 
     def check(self, spec: RetentionSpec) -> None:
         for name in ("start_where", "return_where", "user_where"):
-            for column, value in getattr(spec, name):
-                if not column or (not isinstance(value, str) and not value):
-                    self.fail(f"RetentionSpec.{name}: ({column!r}, {value!r}) needs a column and a value")
+            for c in getattr(spec, name):
+                problem = c.problem()
+                if problem:
+                    self.fail(f"RetentionSpec.{name}: {c.column!r} {problem}")
 
 
 RULES: tuple[Rule, ...] = (
