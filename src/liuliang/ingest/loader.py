@@ -2,10 +2,11 @@
 
 The order matters for safety:
 
-1. every batch is validated and written to a session-local staging table (memory stays bounded);
-2. inside one transaction: new users get integer keys, rows already present are dropped (idempotence), the
-   rest is appended, the rollups are merged, rejected rows go to ``quarantine``, and finally the ``ingests``
-   log row is written.
+1. every batch is validated and written to a scratch staging table, committed batch by batch (memory stays
+   bounded; a crash leaves only scratch tables, which opening the workspace drops);
+2. inside one transaction, with set-at-a-time statements only: new users get integer keys, rows already present
+   are dropped (idempotence), the rest is appended, the rollups are merged, rejected rows go to ``quarantine``,
+   and finally the ``ingests`` log row is written.
 
 On DuckDB the transaction makes a crash at any point a no-op. On engines without transactions the ``ingests``
 row is the commit marker: rows of an ingest without one are removed when the workspace is next opened.
@@ -211,10 +212,14 @@ def ingest(ws: Workspace, source: Any, spec: IngestSpec) -> IngestReport:
     temps = [f"_ll_stage_{contract.name}", "_ll_stage_rejects", "_ll_new_rows"]
     created = not engine.has_table(contract.name)
     try:
+        # Staging runs before the transaction: its tables are scratch (dropped on open if a crash leaves them), and
+        # DuckDB keeps every batch inserted inside a transaction in memory until the commit (measured: ~45 bytes a
+        # row more than outside one, 10.5 GB for 98.7M events), while one INSERT ... SELECT of the same rows inside
+        # a transaction is written optimistically to disk.
+        staged, rejects, state = _stage_sources(ws, source, spec, contract)
         with engine.transaction():
             # Inside the transaction: a failed first ingest of a table leaves no empty table behind.
             engine.ensure_table(contract.name, T.SCHEMAS[contract.name])
-            staged, rejects, state = _stage_sources(ws, source, spec, contract)
             new_users = _assign_user_keys(ws, staged, ingest_id)
             target_cols = list(engine.table(contract.name).columns)
             prop_columns = _property_columns(state.props, target_cols)
@@ -231,12 +236,14 @@ def ingest(ws: Workspace, source: Any, spec: IngestSpec) -> IngestReport:
                 existing = engine.table(contract.name)
                 updated = _count(ws, existing.semi_join(fresh, "user_key"))
                 engine.delete_matching(contract.name, fresh.select("user_key"), ["user_key"])
-            min_day = max_day = None
+            min_day = max_day = min_ts = max_ts = None
             if added:
                 engine.append(contract.name, fresh)
                 if contract.name == T.EVENTS:
-                    span = ws.engine.to_arrow(fresh.aggregate(lo=fresh.day.min(), hi=fresh.day.max()))
-                    min_day, max_day = span["lo"][0].as_py(), span["hi"][0].as_py()
+                    span = ws.engine.to_arrow(
+                        fresh.aggregate(lo=fresh.day.min(), hi=fresh.day.max(), t0=fresh.ts.min(), t1=fresh.ts.max())
+                    ).to_pylist()[0]
+                    min_day, max_day, min_ts, max_ts = span["lo"], span["hi"], span["t0"], span["t1"]
                     rollup.apply_new_events(engine, fresh, ingest_id, (min_day, max_day))
             if state.rejected:
                 engine.append(
@@ -257,6 +264,8 @@ def ingest(ws: Workspace, source: Any, spec: IngestSpec) -> IngestReport:
                 updated=updated,
                 min_day=min_day,
                 max_day=max_day,
+                min_ts=min_ts,
+                max_ts=max_ts,
                 rejects_sample=sample,
             )
             engine.append(T.INGESTS, _log_row(report))
@@ -299,6 +308,8 @@ def _log_row(report: IngestReport) -> ir.Table:
                 "rejected": pa.array([report.rejected], pa.int64()),
                 "min_day": pa.array([report.min_day], pa.int32()),
                 "max_day": pa.array([report.max_day], pa.int32()),
+                "min_ts": pa.array([report.min_ts], pa.timestamp("us")),
+                "max_ts": pa.array([report.max_ts], pa.timestamp("us")),
             }
         )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ class IngestReport:
     updated: int = 0
     min_day: int | None = None
     max_day: int | None = None
+    min_ts: dt.datetime | None = None
+    max_ts: dt.datetime | None = None
     rejects_sample: pa.Table | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -38,6 +41,8 @@ class IngestReport:
         out = asdict(self)
         out.pop("rejects_sample")
         out["sources"] = list(self.sources)
+        for key in ("min_ts", "max_ts"):
+            out[key] = out[key].isoformat(sep=" ") if out[key] is not None else None
         out["rejects_sample"] = self.rejects_sample.to_pylist() if self.rejects_sample is not None else []
         return out
 

@@ -190,7 +190,7 @@ def lifecycle(ws: Workspace, spec: LifecycleSpec | None = None, *, data_end: dt.
     span = base.resolve(ws, data_end)
     if span is None:
         return Lifecycle(spec, SCHEMA.empty_table(), None, week_start)
-    table = ws.engine.to_arrow(lifecycle_expr(ws, spec, span))
+    table = ws.query(("lifecycle", spec, span), lambda: lifecycle_expr(ws, spec, span))
     # per-row columns and the order are added here, on the small result (less for Ibis to compile)
     if "breakdown" not in table.column_names:
         table = table.append_column("breakdown", pa.array([base.ALL] * table.num_rows, pa.string()))

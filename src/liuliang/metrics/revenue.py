@@ -146,14 +146,13 @@ def period_of_day_number(day: int, period: str, week_start: str) -> int:
 
 def resolve_span(ws: Workspace, data_end: dt.datetime | None) -> Span | None:
     """``data_end`` (default: last event time) and the first event time; ``None`` for a workspace without events."""
-    ev = ws.table(T.EVENTS)
-    row = ws.engine.to_arrow(ev.aggregate(lo=ev.ts.min(), hi=ev.ts.max())).to_pylist()[0]
-    if row["lo"] is None:
+    events = ws.event_span()
+    if events is None:
         return None
-    end = data_end if data_end is not None else row["hi"]
+    end = data_end if data_end is not None else events.last_ts
     if end.tzinfo is not None:
         end = end.astimezone(dt.UTC).replace(tzinfo=None)
-    return Span(data_end=end, end_day=local_day_of(end, ws.settings.tz), first_ts=min(row["lo"], end))
+    return Span(data_end=end, end_day=local_day_of(end, ws.settings.tz), first_ts=min(events.first_ts, end))
 
 
 def activity(ws: Workspace, span: Span) -> ir.Table:

@@ -1,12 +1,14 @@
 """The embedded default: a DuckDB file, with real transactions.
 
-A whole ingest runs inside one DuckDB transaction, so a crash or kill at any point leaves the file as it was
-(DuckDB rolls back uncommitted work from its write-ahead log on the next open).
+Everything an ingest changes happens inside one DuckDB transaction, so a crash or kill at any point leaves the file
+as it was (DuckDB rolls back uncommitted work from its write-ahead log on the next open).
 
-Scratch tables (staged rows, new rows, rollup deltas) are ordinary tables named ``_ll_*`` created and dropped inside
-that transaction, not TEMP tables: DuckDB keeps uncommitted TEMP rows in memory (measured: RSS grew to 15 GB while
-staging 100M events), while uncommitted rows of an ordinary table are written optimistically to the database file,
-so memory stays under ``memory_limit`` whatever the input size. Left-overs of a crash are dropped on open.
+Memory, as measured (DuckDB 1.5, ``memory_limit`` 2 GB): rows appended batch by batch *inside* a transaction stay
+in memory until the commit (10.5 GB for 98.7M staged events), while one ``INSERT ... SELECT`` inside a transaction
+is written optimistically to the file (40M rows: 0.59 GB, the same as in autocommit). So the loader stages its input
+in autocommit batches into scratch tables before the transaction starts, and the transaction itself only runs
+set-at-a-time statements. Scratch tables (staged rows, new rows, rollup deltas) are ordinary tables named ``_ll_*``,
+not TEMP tables (DuckDB keeps TEMP rows in memory); left-overs of a crash are dropped on open.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from liuliang.warehouse.engine import Engine, StageWriter
+from liuliang.warehouse.engine import Engine, Prepared, StageWriter
 
 #: DuckDB spills staging tables, joins and sorts to disk beyond this, so ingest memory stays bounded
 #: whatever the input size (DuckDB's own default is 80% of RAM).
@@ -78,6 +80,20 @@ class DuckDBEngine(Engine):
             self.raw.execute("ROLLBACK")
             raise
         self.raw.execute("COMMIT")
+
+    def prepare(self, expr: ir.Table) -> Prepared:
+        # What Ibis does before executing: register the expression's in-memory tables (kept while the connection
+        # lives), so the compiled SQL can name them later.
+        self.con._run_pre_execute_hooks(expr)
+        return Prepared(expr, self.con.compile(expr), expr.schema().to_pyarrow())
+
+    def run(self, prepared: Prepared) -> pa.Table:
+        """Execute the compiled SQL directly; results are cast to the expression's schema, as Ibis would."""
+        table = self.raw.sql(prepared.sql).to_arrow_table()
+        schema = prepared.schema
+        if table.schema != schema:
+            table = table.rename_columns(schema.names).cast(schema)
+        return table
 
     def stage(self, name: str, schema: pa.Schema) -> StageWriter:
         return _DuckDBStage(self, name, schema)

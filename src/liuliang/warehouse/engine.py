@@ -10,12 +10,22 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import ibis
 import ibis.expr.schema as sch
 import ibis.expr.types as ir
 import pyarrow as pa
 from ibis.backends import BaseBackend
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A table expression made ready to run again: the engine's compiled SQL (if it keeps one) and the result schema."""
+
+    expr: ir.Table
+    sql: str | None = None
+    schema: pa.Schema | None = None
 
 
 class StageWriter(abc.ABC):
@@ -48,6 +58,13 @@ class Engine(abc.ABC):
 
     def to_arrow(self, expr: ir.Expr) -> pa.Table:
         return expr.to_pyarrow()
+
+    def prepare(self, expr: ir.Table) -> Prepared:
+        """Do once what running ``expr`` repeatedly needs (engines that can reuse compiled SQL override this)."""
+        return Prepared(expr)
+
+    def run(self, prepared: Prepared) -> pa.Table:
+        return self.to_arrow(prepared.expr)
 
     # -- writing ---------------------------------------------------------------------------------------
     @contextlib.contextmanager

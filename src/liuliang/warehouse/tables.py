@@ -100,6 +100,10 @@ SCHEMAS: dict[str, sch.Schema] = {
             "rejected": "int64",
             "min_day": "int32",
             "max_day": "int32",
+            # Time span of the events an ingest added: metrics read the data's span from this small log instead of
+            # scanning ``events`` (events are append-only, so the log's min and max are the table's).
+            "min_ts": "timestamp",
+            "max_ts": "timestamp",
         }
     ),
     META: ibis.schema({"key": "string", "value": "string"}),

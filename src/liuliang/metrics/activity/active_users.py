@@ -131,7 +131,7 @@ def active_users(
     span = base.resolve(ws, data_end)
     if span is None:
         return ActiveUsers(spec, SCHEMA.empty_table(), None)
-    table = ws.engine.to_arrow(active_users_expr(ws, spec, span))
+    table = ws.query(("active_users", spec, span), lambda: active_users_expr(ws, spec, span))
     if "breakdown" not in table.column_names:
         table = table.append_column("breakdown", pa.array([base.ALL] * table.num_rows, pa.string()))
     table = table.sort_by([("breakdown", "ascending"), ("day", "ascending")])

@@ -86,15 +86,14 @@ def local_day_of(instant: dt.datetime, tz: str) -> int:
 
 
 def resolve(ws: Workspace, data_end: dt.datetime | None) -> Span | None:
-    """Read the data's span from the ``user_day`` rollup (None when there are no events up to ``data_end``)."""
-    ud = ws.user_day()
-    row = ws.engine.to_arrow(ud.aggregate(lo=ud.first_ts.min(), hi=ud.last_ts.max(), d0=ud.day.min())).to_pylist()[0]
-    if row["hi"] is None:
+    """The data's span, from the ingests log (None when there are no events up to ``data_end``)."""
+    events = ws.event_span()
+    if events is None:
         return None
-    end = to_naive_utc(data_end) if data_end is not None else row["hi"]
-    if end < row["lo"]:
+    end = to_naive_utc(data_end) if data_end is not None else events.last_ts
+    if end < events.first_ts:
         return None
-    return Span(end, local_day_of(end, ws.settings.tz), int(row["d0"]), end >= row["hi"], ud)
+    return Span(end, local_day_of(end, ws.settings.tz), events.first_day, end >= events.last_ts, ws.user_day())
 
 
 def active_days(ws: Workspace, events: tuple[str, ...] | None, span: Span) -> ir.Table:

@@ -138,6 +138,6 @@ def frequency(
     span = base.resolve(ws, data_end)
     if span is None:
         return FrequencyHistogram(spec, SCHEMA.empty_table(), None, week_start)
-    table = ws.engine.to_arrow(frequency_expr(ws, spec, span))
+    table = ws.query(("frequency", spec, span), lambda: frequency_expr(ws, spec, span))
     table = base.add_start_column(table, 0, spec.period, week_start)
     return FrequencyHistogram(spec, base.conform_arrow(table, SCHEMA), span.data_end, week_start)

@@ -50,19 +50,18 @@ class RetentionRunner:
 
     def resolve(self) -> Resolved | None:
         """The data's first event and ``data_end`` (None when there are no events)."""
-        ev = self.ws.table(T.EVENTS)
-        row = self.ws.engine.to_arrow(ev.aggregate(lo=ev.ts.min(), hi=ev.ts.max())).to_pylist()[0]
-        if row["lo"] is None:
+        span = self.ws.event_span()
+        if span is None:
             return None
-        lo = row["lo"]
+        lo = span.first_ts
         if self.spec.cohorting == "signup" and self.ws.has_table(T.USERS):
             u = self.ws.table(T.USERS)
             s = self.ws.engine.to_arrow(u.aggregate(lo=u.signup_ts.min())).to_pylist()[0]["lo"]
             lo = min(lo, s) if s is not None else lo
-        end = self.data_end if self.data_end is not None else row["hi"]
+        end = self.data_end if self.data_end is not None else span.last_ts
         if end.tzinfo is not None:
             end = end.astimezone(dt.UTC).replace(tzinfo=None)
-        return Resolved(data_end=end, first_ts=min(lo, end), last_ts=row["hi"])
+        return Resolved(data_end=end, first_ts=min(lo, end), last_ts=span.last_ts)
 
     def clock(self, resolved: Resolved) -> Clock:
         segs = self.ws.offset_segments(resolved.first_ts, resolved.data_end)
@@ -270,7 +269,8 @@ class RetentionRunner:
         resolved = self.resolve()
         if resolved is None:
             return RetentionTable(self.spec, RESULT_SCHEMA.empty_table(), None, self.ws.settings.week_start)
-        table = self.ws.engine.to_arrow(self.to_expr(resolved))
+        # The key holds everything the expression depends on: the spec and the data's resolved span.
+        table = self.ws.query(("retention", self.spec, resolved), lambda: self.to_expr(resolved))
         if self.aggregated():
             clock = self.clock(resolved)
             end = clock.cohort_of_instant(resolved.data_end)
