@@ -37,3 +37,18 @@ class WorkspaceError(LiuliangError):
 
 class UnsupportedOperationError(LiuliangError):
     """The engine behind the workspace cannot do this; liuliang never falls back silently."""
+
+
+class ModelInputError(LiuliangError, ValueError):
+    """Data or options a model cannot use (negative counts, recency after T, ...); names the column and the fix.
+
+    Also a ``ValueError`` so that code written against scikit-learn's convention catches it.
+    """
+
+
+class ConvergenceError(LiuliangError):
+    """The optimiser stopped away from a maximum (or the likelihood is not finite); the message lists what to try."""
+
+
+class NotFittedError(LiuliangError):
+    """A method that needs fitted parameters was called before ``fit``."""

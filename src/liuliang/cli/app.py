@@ -7,6 +7,7 @@ import sys
 import typer
 
 from liuliang.cli import activity, demo, generate, info, ingest, retention, revenue
+from liuliang.cli import models as model_commands
 from liuliang.cli.common import print_error
 from liuliang.errors import LiuliangError, RejectedRowsError
 
@@ -27,6 +28,9 @@ app.command("retention", rich_help_panel="Metrics")(retention.retention_command)
 app.command(rich_help_panel="Metrics")(activity.activity)
 app.command("lifecycle", rich_help_panel="Metrics")(activity.lifecycle_command)
 app.command(rich_help_panel="Metrics")(revenue.revenue)
+app.add_typer(model_commands.fit_app, name="fit", rich_help_panel="Models")
+app.command("project", rich_help_panel="Models")(model_commands.project)
+app.command("clv", rich_help_panel="Models")(model_commands.clv)
 
 
 @app.callback()

@@ -2,23 +2,27 @@
 
 The point of the demo is the question liuliang exists for — did the subsidy buy habits or only visits? — so it
 shows, per acquisition channel, how many users came and how many were still there on day 1, 7 and 30, next to
-the retention the generator planted (the truth the engine should recover).
+the retention the generator planted (the truth the engine should recover), and where each channel's retention
+curve is heading: projected D90 / D365 and the habit floor (the share that stays however long you wait).
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 
 from liuliang.cli.common import FormatOpt, OutputFormat, err, out, print_json, progress_bar
 from liuliang.cli.generate import DaysOpt, SeedOpt, UsersOpt, run_generate
+from liuliang.errors import LiuliangError
 from liuliang.metrics import (
     CacSpec,
     CostPerRetainedSpec,
@@ -32,10 +36,13 @@ from liuliang.metrics import (
     day_n_retention,
     lifecycle,
 )
+from liuliang.metrics.retention import RetentionSpec, retention
+from liuliang.models import RetentionCurveFitter
 from liuliang.warehouse import Workspace
 
 DEMO_TZ = "Asia/Shanghai"
 DAYS = (1, 7, 30)
+PROJECT_TO = (90, 365)
 TABLES = (
     ("users", "users.parquet"),
     ("events", "events"),
@@ -54,6 +61,7 @@ class DemoResult:
     money: list[dict[str, Any]]
     activity: dict[str, Any]
     lifecycle: list[dict[str, Any]]
+    projection: list[dict[str, Any]] = field(default_factory=list)
 
 
 def money_by_channel(ws: Workspace) -> list[dict[str, Any]]:
@@ -94,6 +102,45 @@ def recent_lifecycle(ws: Workspace, weeks: int = 6) -> list[dict[str, Any]]:
     return [by_week[w] for w in sorted(by_week)[-weeks:]]
 
 
+def projected_retention(ws: Workspace, days: int) -> list[dict[str, Any]]:
+    """Per channel: the retention curve fitted on daily cohorts (ages 1..N, complete cells), projected to D90 and
+    D365 with intervals, and its habit floor. A channel whose curve cannot be fitted says why instead."""
+    periods = max(7, min(60, days // 2))
+    table = retention(ws, RetentionSpec(period="day", periods=periods, breakdown="channel"))
+    rows: list[dict[str, Any]] = []
+    for channel in sorted(set(table.to_arrow()["breakdown"].to_pylist())):
+        row: dict[str, Any] = {"channel": channel, "fitted_ages": periods}
+        try:
+            fitter = RetentionCurveFitter().fit_retention_table(table, breakdown=channel)
+        except LiuliangError as exc:
+            rows.append({**row, "model": None, "error": str(exc)})
+            continue
+        row["model"] = fitter.model_
+        for p in fitter.project(PROJECT_TO).to_arrow().to_pylist():
+            k = f"d{p['age']:g}"
+            row[k], row[f"{k}_lower"], row[f"{k}_upper"] = p["retention"], p["lower"], p["upper"]
+        row["habit_floor"] = fitter.habit_floor_
+        rows.append(row)
+    return rows
+
+
+def planted_long_run(world: Path) -> dict[str, dict[str, float]]:
+    """channel -> planted D90 (when the window reaches it) and habit floor: the mean over the channel's users of
+    habitual × daily activity probability (habitual users never die; bumps before card expiry are transient)."""
+    users_path, retention_path = world / "truth" / "users.parquet", world / "truth" / "channel_retention.parquet"
+    if not users_path.exists():
+        return {}
+    users = pq.read_table(users_path, columns=["channel", "habitual", "lam"])
+    floor = pc.multiply(users["habitual"].cast(pa.float64()), users["lam"])
+    grouped = pa.table({"channel": users["channel"], "floor": floor}).group_by("channel").aggregate([("floor", "mean")])
+    out = {r["channel"]: {"habit_floor": r["floor_mean"]} for r in grouped.to_pylist()}
+    if retention_path.exists():
+        for r in pq.read_table(retention_path, columns=["channel", "day", "expected_share"]).to_pylist():
+            if int(r["day"]) == 90 and r["channel"] in out and r["expected_share"] is not None:
+                out[r["channel"]]["d90"] = float(r["expected_share"])
+    return out
+
+
 def planted_truth(world: Path) -> dict[tuple[str, int], float]:
     """(channel, day) -> the generator's exact expected day-N retention."""
     path = world / "truth" / "channel_retention.parquet"
@@ -130,6 +177,13 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         counts = ws.engine.to_arrow(users_tab.group_by("channel").aggregate(n=users_tab.count()))
         money, activity, weeks = money_by_channel(ws), latest_activity(ws), recent_lifecycle(ws)
         seconds["metrics"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        projection = projected_retention(ws, days)
+        seconds["models"] = time.perf_counter() - t0
+    planted = planted_long_run(world)
+    for row in projection:
+        truth = planted.get(row["channel"], {})
+        row["d90_planted"], row["habit_floor_planted"] = truth.get("d90"), truth.get("habit_floor")
     return DemoResult(
         workspace=ws_path,
         retention=retention,
@@ -139,6 +193,7 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         money=money,
         activity=activity,
         lifecycle=weeks,
+        projection=projection,
     )
 
 
@@ -173,6 +228,7 @@ def demo(
                 "money": result.money,
                 "activity": result.activity,
                 "lifecycle": result.lifecycle,
+                "projection": result.projection,
                 "seconds": result.seconds,
             }
         )
@@ -190,6 +246,7 @@ def demo(
         grid.add_row(*cells)
     out.print(grid)
     out.print("First-time cohorts, active on day N (Asia/Shanghai days); truth = the generator's planted expectation.")
+    print_projection(result.projection)
     print_money(result.money)
     print_activity(result.activity, result.lifecycle)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
@@ -229,3 +286,43 @@ def print_activity(activity: dict[str, Any], weeks: list[dict[str, Any]]) -> Non
     for w in weeks:
         grid.add_row(str(w["week"]), *(f"{w.get(k, 0):,}" for k in ("new", "returning", "resurrecting", "dormant")))
     out.print(grid)
+
+
+def _with_interval(row: dict[str, Any], key: str) -> str:
+    if row.get(key) is None:
+        return "-"
+    return f"{_pct(row[key])} [dim]({100 * row[key + '_lower']:.1f}–{100 * row[key + '_upper']:.1f})[/dim]"
+
+
+def print_projection(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    grid = Table(title="Where is retention heading? Projected day-N retention by channel", title_justify="left")
+    grid.add_column("channel", no_wrap=True)
+    grid.add_column("curve", no_wrap=True)
+    grid.add_column("D90", justify="right", no_wrap=True)
+    grid.add_column("truth", justify="right", style="dim")
+    grid.add_column("D365", justify="right", no_wrap=True)
+    grid.add_column("floor", justify="right")
+    grid.add_column("truth", justify="right", style="dim")
+    for r in rows:
+        truth = (_pct(r.get("d90_planted")), _pct(r.get("habit_floor_planted")))
+        if r.get("model") is None:
+            grid.add_row(r["channel"], "not fitted", "-", truth[0], "-", "-", truth[1])
+            continue
+        grid.add_row(
+            r["channel"],
+            r["model"],
+            _pct(r["d90"]),
+            truth[0],
+            _with_interval(r, "d365"),
+            _pct(r["habit_floor"]),
+            truth[1],
+        )
+    out.print(grid)
+    ages = rows[0]["fitted_ages"]
+    out.print(
+        f"Curve fitted on ages 1..{ages} of daily cohorts, chosen by held-out error; 95% intervals cover parameter "
+        "uncertainty only (D365 in brackets). Floor = habit floor, the share still active however long you wait "
+        "(truth: habitual users x their daily activity)."
+    )

@@ -1,0 +1,434 @@
+"""Product retention curves: how the share of a cohort active at age a decays, and where it levels off.
+
+A day-N (or week-N) retention curve is not a survival curve — users skip days and come back — so instead of a
+churn process this fits a *shape* m(a) to the share active at each age a >= 1, weighting each point by its cohort
+size through a binomial likelihood (a point from 50,000 users says more than one from 50). Four shapes, each with
+``level`` = m(1), the share active at age 1:
+
+============  =================================================================  ============================
+model         m(a)                                                               habit floor (a → ∞)
+============  =================================================================  ============================
+exponential   level · exp(−decay · (a − 1))                                      0
+power         level · a^(−exponent)                                              0
+power_floor   level · (floor_share + (1 − floor_share) · a^(−exponent))          level · floor_share
+mixture       level · ((1 − habit_share) · exp(−hunter_decay · (a − 1))          level · habit_share ·
+                       + habit_share · (floor_share + (1 − floor_share) ·        floor_share
+                         a^(−habit_exponent)))
+============  =================================================================  ============================
+
+The mixture is the subsidy story: "incentive hunters" leave fast and completely once the red packets stop;
+"habit users" fade slowly (power law) towards a floor who stay. The habit floor — the share of a cohort that is
+still active however long you wait — is the number to compare across channels and campaigns.
+
+Model choice (``model="auto"``): each shape is fitted on all but the last ``holdout`` ages and scored on those
+(cohort-size-weighted mean squared error of the share), because the point of a curve is to extrapolate and
+in-sample fit always favours the most flexible shape. The winner is refitted on all ages.
+
+Uncertainty. Cohorts differ by more than binomial noise (a launch-week cohort is not an organic one), and with
+100,000-user cohorts binomial standard errors would be absurdly small; the covariance is therefore scaled by the
+Pearson dispersion when it exceeds 1 (quasi-binomial). Projections (:meth:`RetentionCurveFitter.project`) use the
+delta method on the logit scale — deterministic, no seed — and cover parameter uncertainty only: they do not
+include the risk that the shape itself is wrong beyond the observed ages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import special, stats
+
+from liuliang.errors import ConvergenceError, LiuliangError
+from liuliang.models._likelihood import (
+    MLEFitter,
+    MLEResult,
+    check_confidence,
+    from_natural,
+    maximise,
+    require_plotly,
+    to_natural,
+)
+
+if TYPE_CHECKING:
+    from liuliang.metrics.retention.result import RetentionTable
+
+Shape = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _exponential(u: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    q, lam = special.expit(u[0]), np.exp(u[1])
+    m = q * np.exp(-lam * (a - 1))
+    return m, np.stack([m * (1 - q), -m * lam * (a - 1)])
+
+
+def _power(u: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    q, b = special.expit(u[0]), np.exp(u[1])
+    m = q * a ** (-b)
+    return m, np.stack([m * (1 - q), -m * b * np.log(a)])
+
+
+def _power_floor(u: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    q, b, phi = special.expit(u[0]), np.exp(u[1]), special.expit(u[2])
+    p = a ** (-b)
+    m = q * (phi + (1 - phi) * p)
+    return m, np.stack([m * (1 - q), -q * (1 - phi) * p * b * np.log(a), q * (1 - p) * phi * (1 - phi)])
+
+
+def _mixture(u: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    q, pi, lam, b, phi = special.expit(u[0]), special.expit(u[1]), np.exp(u[2]), np.exp(u[3]), special.expit(u[4])
+    e = np.exp(-lam * (a - 1))
+    p = a ** (-b)
+    h = phi + (1 - phi) * p
+    m = q * ((1 - pi) * e + pi * h)
+    jac = np.stack(
+        [
+            m * (1 - q),
+            q * (h - e) * pi * (1 - pi),
+            -q * (1 - pi) * e * lam * (a - 1),
+            -q * pi * (1 - phi) * p * b * np.log(a),
+            q * pi * (1 - p) * phi * (1 - phi),
+        ]
+    )
+    return m, jac
+
+
+@dataclass(frozen=True)
+class _Model:
+    shape: Shape
+    names: tuple[str, ...]
+    transforms: tuple[str, ...]
+    floor: Callable[[dict[str, float]], float]
+
+
+MODELS: dict[str, _Model] = {
+    "exponential": _Model(_exponential, ("level", "decay"), ("logit", "log"), lambda p: 0.0),
+    "power": _Model(_power, ("level", "exponent"), ("logit", "log"), lambda p: 0.0),
+    "power_floor": _Model(
+        _power_floor,
+        ("level", "exponent", "floor_share"),
+        ("logit", "log", "logit"),
+        lambda p: p["level"] * p["floor_share"],
+    ),
+    "mixture": _Model(
+        _mixture,
+        ("level", "habit_share", "hunter_decay", "habit_exponent", "floor_share"),
+        ("logit", "logit", "log", "log", "logit"),
+        lambda p: p["level"] * p["habit_share"] * p["floor_share"],
+    ),
+}
+
+
+def curve(model: str, params: dict[str, float] | Sequence[float], ages: Any) -> np.ndarray:
+    """m(a) of a named model at natural-scale parameters (a mapping by name, or a sequence in order)."""
+    spec = MODELS[model]
+    values = [params[n] for n in spec.names] if isinstance(params, dict) else list(params)
+    return spec.shape(from_natural(values, spec.transforms), np.asarray(ages, dtype=float))[0]
+
+
+def binomial_negloglik(u: np.ndarray, shape: Shape, a: np.ndarray, r: np.ndarray, n: np.ndarray) -> tuple[float, Any]:
+    """−Σ n (r log m + (1 − r) log(1 − m)) and its gradient in the unconstrained parameters."""
+    with np.errstate(all="ignore"):
+        m, jac = shape(u, a)
+    if not np.all(np.isfinite(m)) or np.any(m <= 0) or np.any(m >= 1):
+        return np.inf, np.zeros(u.size)
+    ll = n @ (r * np.log(m) + (1 - r) * np.log1p(-m))
+    score = n * (r / m - (1 - r) / (1 - m))
+    return -float(ll), -(jac @ score)
+
+
+def _starts(model: str, a: np.ndarray, r: np.ndarray, n: np.ndarray) -> list[np.ndarray]:
+    first = a == a.min()
+    q0 = float(np.clip(np.average(r[first], weights=n[first]), 1e-3, 0.999))
+    late = a >= np.quantile(a, 0.75)
+    tail = float(np.clip(np.average(r[late], weights=n[late]) / q0, 1e-3, 0.999))
+    if model in ("exponential", "power"):
+        grid = [[q0, s] for s in (0.05, 0.3, 1.0)]
+    elif model == "power_floor":
+        grid = [[q0, s, f] for s in (0.3, 1.0) for f in (tail / 2, 0.3)]
+    else:
+        grid = [[q0, pi, lam, b, f] for pi in (0.3, 0.7) for lam in (0.3, 1.0) for b in (0.2, 1.0) for f in (0.2, 0.6)]
+    return [from_natural(g, MODELS[model].transforms) for g in grid]
+
+
+def _fit_one(model: str, a: np.ndarray, r: np.ndarray, n: np.ndarray) -> MLEResult:
+    spec = MODELS[model]
+
+    def nll(u: np.ndarray) -> tuple[float, Any]:
+        return binomial_negloglik(u, spec.shape, a, r, n)
+
+    return maximise(nll, _starts(model, a, r, n), model=f"RetentionCurveFitter({model})")
+
+
+@dataclass(frozen=True)
+class CurveProjection:
+    """Projected retention at chosen ages with a delta-method interval (logit scale).
+
+    Attributes
+    ----------
+    model: the fitted shape.
+    confidence: interval level.
+    table: Arrow table (age, retention, lower, upper).
+    method: how the interval was made.
+    """
+
+    model: str
+    confidence: float
+    table: pa.Table
+    method: str = "delta method on the logit scale (parameter uncertainty only)"
+
+    def to_arrow(self) -> pa.Table:
+        return self.table
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.table.to_pandas()
+
+    def at(self, age: float) -> float:
+        """Projected retention at one of the projected ages."""
+        rows = self.table.filter(pc.equal(self.table["age"], float(age)))
+        if not rows.num_rows:
+            raise KeyError(age)
+        return float(rows["retention"][0].as_py())
+
+
+class RetentionCurveFitter(MLEFitter):
+    """Fit a retention-curve shape (or pick one by held-out error) to (age, retained share, cohort size).
+
+    Parameters
+    ----------
+    model:
+        ``"auto"`` (choose by held-out error), ``"exponential"``, ``"power"``, ``"power_floor"`` or ``"mixture"``.
+    holdout:
+        Number of last distinct ages held out when ``model="auto"`` (None: a quarter of them, at least 1).
+    scale_by_dispersion:
+        Scale the covariance by the Pearson dispersion when > 1 (quasi-binomial; see module docstring).
+    confidence:
+        Level of :attr:`summary` and :meth:`project` intervals (0.95).
+
+    Attributes
+    ----------
+    model_:
+        The fitted shape's name.
+    params_, standard_errors_, variance_matrix_, log_likelihood_:
+        Estimates (named per shape), standard errors, covariance and binomial log-likelihood.
+    habit_floor_:
+        Long-run share of a cohort that stays active (0 for exponential and power).
+    dispersion_:
+        Pearson chi-square over residual degrees of freedom (about 1 when the binomial model holds).
+    selection_:
+        With ``model="auto"``: a DataFrame of each candidate's held-out error and status; otherwise None.
+    n_obs_:
+        Number of (age, share) points.
+
+    Examples
+    --------
+    >>> ages = np.arange(1, 31)
+    >>> share = curve("power_floor", {"level": 0.4, "exponent": 0.8, "floor_share": 0.25}, ages)
+    >>> m = RetentionCurveFitter(model="power_floor").fit(ages, share, np.full(30, 10_000))
+    >>> round(m.habit_floor_, 3)
+    0.1
+    """
+
+    _transforms: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        model: str = "auto",
+        *,
+        holdout: int | None = None,
+        scale_by_dispersion: bool = True,
+        confidence: float = 0.95,
+    ) -> None:
+        self.model = model
+        self.holdout = holdout
+        self.scale_by_dispersion = scale_by_dispersion
+        self.confidence = confidence
+
+    # -- fitting ----------------------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        if self.model != "auto" and self.model not in MODELS:
+            raise LiuliangError(
+                f"RetentionCurveFitter: model must be 'auto' or one of {', '.join(MODELS)}; got {self.model!r}"
+            )
+        if self.holdout is not None and (not isinstance(self.holdout, int) or self.holdout < 1):
+            raise LiuliangError(f"RetentionCurveFitter: holdout must be an integer >= 1 or None; got {self.holdout!r}")
+        check_confidence(type(self).__name__, self.confidence)
+
+    def fit(self, age: Any, retained: Any, cohort_size: Any) -> RetentionCurveFitter:
+        """Fit on points (age >= 1, share active at that age, users the share is over); repeated ages are fine."""
+        self._validate()
+        a = np.asarray(age, dtype=float).ravel()
+        r = np.asarray(retained, dtype=float).ravel()
+        n = np.broadcast_to(np.asarray(cohort_size, dtype=float), a.shape).astype(float)
+        if not (a.shape == r.shape == n.shape):
+            raise LiuliangError("RetentionCurveFitter: age, retained and cohort_size must have the same length")
+        if np.any(~np.isfinite(a)) or np.any(a < 1):
+            raise LiuliangError("RetentionCurveFitter: ages must be >= 1 (age 0 is the cohort itself)")
+        if np.any(~np.isfinite(r)) or np.any((r < 0) | (r > 1)):
+            raise LiuliangError("RetentionCurveFitter: retained must be shares in [0, 1] (divide counts by size)")
+        if np.any(~np.isfinite(n)) or np.any(n < 0):
+            raise LiuliangError("RetentionCurveFitter: cohort_size must be >= 0")
+        keep = n > 0
+        a, r, n = a[keep], r[keep], n[keep]
+        distinct = np.unique(a)
+        if distinct.size < 3:
+            raise LiuliangError("RetentionCurveFitter: need points at 3 or more distinct ages")
+        self.selection_: pd.DataFrame | None = None
+        chosen = self.model
+        if self.model == "auto":
+            chosen = self._select(a, r, n, distinct)
+        spec = MODELS[chosen]
+        mle = _fit_one(chosen, a, r, n)
+        m = spec.shape(mle.x, a)[0]
+        dof = a.size - mle.x.size
+        chi2 = float(np.sum(n * (r - m) ** 2 / (m * (1 - m))))
+        self.dispersion_ = chi2 / dof if dof > 0 else float("nan")
+        if self.scale_by_dispersion and np.isfinite(self.dispersion_) and self.dispersion_ > 1:
+            mle = MLEResult(mle.x, mle.neg_log_likelihood, mle.hessian / self.dispersion_, mle.iterations)
+        self.model_ = chosen
+        self._store(mle, n_obs=float(a.size), names=spec.names, transforms=spec.transforms)
+        self.habit_floor_ = float(spec.floor(dict(self.params_.items())))
+        self._data_ = (a, r, n)
+        return self
+
+    def _select(self, a: np.ndarray, r: np.ndarray, n: np.ndarray, distinct: np.ndarray) -> str:
+        k = self.holdout if self.holdout is not None else max(1, round(distinct.size / 4))
+        if distinct.size - k < 3:
+            raise LiuliangError(
+                f"RetentionCurveFitter: holding out {k} of {distinct.size} ages leaves fewer than 3 to fit on"
+            )
+        cut = distinct[-k]
+        train, test = a < cut, a >= cut
+        w = n[test] / n[test].sum()
+        rows, fits = [], {}
+        for name, spec in MODELS.items():
+            row: dict[str, Any] = {"model": name, "n_params": len(spec.names)}
+            try:
+                mle = _fit_one(name, a[train], r[train], n[train])
+            except ConvergenceError as exc:
+                rows.append({**row, "holdout_mse": np.nan, "holdout_deviance": np.nan, "status": str(exc)})
+                continue
+            m = spec.shape(mle.x, a[test])[0]
+            fits[name] = mle
+            deviance = 2 * binomial_negloglik(mle.x, spec.shape, a[test], r[test], n[test])[0]
+            rows.append(
+                {**row, "holdout_mse": float(w @ (r[test] - m) ** 2), "holdout_deviance": deviance, "status": "ok"}
+            )
+        if not fits:
+            raise ConvergenceError("RetentionCurveFitter: no candidate shape converged; pass model= explicitly")
+        table = pd.DataFrame(rows)
+        # Quasi-binomial scale from the richest converged shape's training fit, so overdispersed cohorts do not
+        # turn noise into "significant" held-out differences.
+        richest = max(fits, key=lambda m: len(MODELS[m].names))
+        m_train = MODELS[richest].shape(fits[richest].x, a[train])[0]
+        dof = int(train.sum()) - len(MODELS[richest].names)
+        phi = float(np.sum(n[train] * (r[train] - m_train) ** 2 / (m_train * (1 - m_train)))) / dof if dof > 0 else 1
+        # Nested shapes tie with the mixture whenever the simpler one is true, and the richer one then wins by
+        # noise about half the time. Scoring held-out deviance plus 2 per parameter (an AIC on data the fit has
+        # not seen) keeps the simplest shape unless the extra parameters earn their keep out of sample.
+        table["score"] = table["holdout_deviance"] / max(phi, 1.0) + 2 * table["n_params"]
+        table["holdout_ages"] = f"{cut:g}..{distinct[-1]:g}"
+        chosen = str(table.loc[table["score"].idxmin(), "model"])
+        table["chosen"] = table["model"] == chosen
+        self.selection_ = table
+        return chosen
+
+    def fit_retention_table(self, table: RetentionTable, *, breakdown: str | None = None) -> RetentionCurveFitter:
+        """Fit on a retention table's complete cells at offsets >= 1 (criterion ``on``, ``on_or_after`` or
+        ``streak``; user counts, rates over the cohort)."""
+        spec = table.spec
+        if spec.criterion not in ("on", "on_or_after", "streak"):
+            raise LiuliangError(
+                f"RetentionCurveFitter needs one-period cells (criterion on, on_or_after or streak); got "
+                f"{spec.criterion!r}"
+            )
+        if spec.aggregation != "users" or spec.reference != "cohort":
+            raise LiuliangError(
+                "RetentionCurveFitter needs user counts over the cohort (aggregation='users', reference='cohort'); "
+                f"got aggregation={spec.aggregation!r}, reference={spec.reference!r}"
+            )
+        t = table.to_arrow()
+        names = sorted(set(t["breakdown"].to_pylist()))
+        if breakdown is None:
+            if len(names) > 1:
+                raise LiuliangError(f"the retention table has breakdowns {names}; pass breakdown= to pick one")
+            breakdown = names[0] if names else "all"
+        mask = pc.and_(
+            pc.and_(pc.equal(t["breakdown"], breakdown), pc.invert(t["incomplete"])),
+            pc.greater_equal(t["period_offset"], 1),
+        )
+        rows = [row for row in t.filter(mask).to_pylist() if row["rate"] is not None]
+        size = "observed" if spec.denominator == "observed" else "cohort_size"
+        rows = [row for row in rows if row[size]]
+        if not rows:
+            raise LiuliangError(f"RetentionCurveFitter: breakdown {breakdown!r} has no complete cells at offset >= 1")
+        return self.fit(
+            [row["period_offset"] for row in rows],
+            [row["count"] / row[size] for row in rows],
+            [row[size] for row in rows],
+        )
+
+    # -- predictions ------------------------------------------------------------------------------------------
+    def predict(self, ages: Any) -> np.ndarray:
+        """Fitted share active at each age."""
+        self._check_fitted()
+        return MODELS[self.model_].shape(self._unconstrained_, np.asarray(ages, dtype=float))[0]
+
+    def project(self, ages: Sequence[float] = (90, 180, 365)) -> CurveProjection:
+        """Retention at ``ages`` with a delta-method interval on the logit scale (see module docstring)."""
+        self._check_fitted()
+        a = np.asarray(ages, dtype=float)
+        if np.any(a < 1):
+            raise LiuliangError("RetentionCurveFitter.project: ages must be >= 1")
+        m, jac = MODELS[self.model_].shape(self._unconstrained_, a)
+        g = jac / (m * (1 - m))
+        se = np.sqrt(np.einsum("ia,ij,ja->a", g, self._unconstrained_cov_, g))
+        z = stats.norm.ppf(0.5 + self.confidence / 2)
+        logit = special.logit(m)
+        table = pa.table(
+            {
+                "age": pa.array(a, pa.float64()),
+                "retention": pa.array(m, pa.float64()),
+                "lower": pa.array(special.expit(logit - z * se), pa.float64()),
+                "upper": pa.array(special.expit(logit + z * se), pa.float64()),
+            }
+        )
+        return CurveProjection(self.model_, float(self.confidence), table)
+
+    # -- display ----------------------------------------------------------------------------------------------
+    def _repr_fitted(self) -> str:
+        return f"{self.n_obs_:,.0f} points, model={self.model_}, habit floor={self.habit_floor_:.3g}"
+
+    def plot(self, horizon: float | None = None) -> Any:
+        """Plotly figure: observed shares (marker size ~ cohort size), fitted curve and its interval band."""
+        self._check_fitted()
+        go = require_plotly(type(self).__name__)
+        a, r, n = self._data_
+        top = horizon if horizon is not None else float(a.max())
+        grid = np.linspace(1, top, 200)
+        proj = self.project(grid).to_pandas()
+        fig = go.Figure()
+        fig.add_trace(
+            go.Scatter(
+                x=proj["age"].tolist() + proj["age"].tolist()[::-1],
+                y=proj["upper"].tolist() + proj["lower"].tolist()[::-1],
+                fill="toself",
+                line={"width": 0},
+                opacity=0.25,
+                name=f"{self.confidence:.0%} interval",
+            )
+        )
+        size = 4 + 12 * np.sqrt(n / n.max())
+        fig.add_trace(go.Scatter(x=a, y=r, mode="markers", marker={"size": size}, name="observed"))
+        fig.add_trace(go.Scatter(x=proj["age"], y=proj["retention"], mode="lines", name=self.model_))
+        if self.habit_floor_ > 0:
+            fig.add_hline(y=self.habit_floor_, line_dash="dot", annotation_text="habit floor")
+        fig.update_layout(xaxis_title="age (periods)", yaxis_title="share active")
+        return fig
+
+
+__all__ = ["MODELS", "CurveProjection", "RetentionCurveFitter", "curve", "to_natural"]
