@@ -719,3 +719,23 @@ def test_users_seen_only_in_side_tables_get_keys_shared_with_events(duck_ws, tmp
     assert rep.new_users == 1  # u1 is new; u2 already has a key from the users table
     keys = {r["user_id"]: r["user_key"] for r in read_table(duck_ws, "user_keys").to_pylist()}
     assert keys == {"u2": 1, "zz": 2, "u1": 3}
+
+
+def test_an_event_id_is_unique_within_a_local_day(duck_ws, tmp_path):
+    """As PostHog dedupes uuid within a date: the same id later that day is a duplicate, on another day an event."""
+    header = [*HEADER, "event_id"]
+    first = write_csv(tmp_path / "a.csv", header, [("u1", "2024-03-01T01:00:00Z", "order", "5", "e1")])
+    assert duck_ws.ingest(first).added == 1
+    again = write_csv(
+        tmp_path / "b.csv",
+        header,
+        [
+            ("u1", "2024-03-01T15:00:00Z", "order", "5", "e1"),  # 23:00 in Shanghai: same local day
+            ("u1", "2024-03-01T16:30:00Z", "order", "5", "e1"),  # 00:30 next day in Shanghai: another event
+            ("u1", "2024-03-01T17:00:00Z", "order", "5", "e1"),  # and again that next day: a duplicate in the input
+        ],
+    )
+    rep = duck_ws.ingest(again)
+    assert (rep.added, rep.duplicates) == (1, 2)
+    days = sorted(r["day"] for r in events(duck_ws, "day"))
+    assert days[1] - days[0] == 1

@@ -54,7 +54,7 @@ EVENTS = TableContract(
         Column("amount", "float", doc="revenue of the event in the workspace currency"),
         Column("platform", "string", doc="which app the activity happened on (multi-homing users and couriers)"),
         Column("text", "string", doc="what the user typed, for habit signals"),
-        Column("event_id", "string", doc="unique id; re-ingesting a row with a known id adds nothing"),
+        Column("event_id", "string", doc="unique id; re-ingesting a known id on the same local day adds nothing"),
     ),
     id_column="event_id",
     day_of="ts",

@@ -6,9 +6,10 @@ as it was (DuckDB rolls back uncommitted work from its write-ahead log on the ne
 Memory, as measured (DuckDB 1.5, ``memory_limit`` 2 GB): rows appended batch by batch *inside* a transaction stay
 in memory until the commit (10.5 GB for 98.7M staged events), while one ``INSERT ... SELECT`` inside a transaction
 is written optimistically to the file (40M rows: 0.59 GB, the same as in autocommit). So the loader stages its input
-in autocommit batches into scratch tables before the transaction starts, and the transaction itself only runs
-set-at-a-time statements. Scratch tables (staged rows, new rows, rollup deltas) are ordinary tables named ``_ll_*``,
-not TEMP tables (DuckDB keeps TEMP rows in memory); left-overs of a crash are dropped on open.
+in autocommit batches into TEMP tables before the transaction starts (committed TEMP rows spill under the limit:
+60M rows at a 1 GB limit peaked at 1.3 GB), and the transaction itself only runs set-at-a-time statements. The
+transaction's scratch tables (new rows, rollup deltas) are ordinary tables named ``_ll_*`` (uncommitted TEMP rows
+would stay in memory); left-overs of a crash are dropped on open.
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ class _DuckDBStage(StageWriter):
         self.raw = engine.raw
         # Explicit DDL, not CREATE TABLE AS SELECT from an empty Arrow table: in DuckDB 1.5, rows inserted
         # (>= one row group) into a table made that way inside a transaction are not visible afterwards.
+        # TEMP, written outside any transaction: committed TEMP rows are spilled under memory_limit like any others,
+        # and skip the write-ahead log (measured, 20M rows in 200k batches: 4.6 s vs 19.7 s for a file table).
         columns = ", ".join(
             f'"{col}" {engine.type_sql(dtype)}' for col, dtype in ibis.Schema.from_pyarrow(schema).items()
         )
-        self.raw.execute(f'CREATE OR REPLACE TABLE "{name}" ({columns})')
+        self.raw.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" ({columns})')
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:

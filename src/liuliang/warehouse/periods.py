@@ -157,5 +157,10 @@ def day_number(local: dt.date) -> int:
     return (local - dt.date(1970, 1, 1)).days
 
 
+def day_of_instant(instant: dt.datetime, tz: str) -> int:
+    """Local day number of a naive-UTC instant (the Python twin of :func:`local_day`)."""
+    return day_number(instant.replace(tzinfo=dt.UTC).astimezone(check_tz(tz)).date())
+
+
 def date_of_day(day: int) -> dt.date:
     return dt.date(1970, 1, 1) + dt.timedelta(days=int(day))
