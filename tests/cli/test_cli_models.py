@@ -191,7 +191,7 @@ def test_demo_prints_projections_by_channel(tmp_path, capsys) -> None:
     rows = {r["channel"]: r for r in got["projection"]}
     assert set(rows) == {"free_order", "organic", "red_packet", "social_share"}
     for r in rows.values():
-        assert r["fitted_ages"] == 30 and r["model"] is not None
+        assert r["fitted_ages"] == 58 and r["model"] is not None
         assert r["d90_lower"] <= r["d90"] <= r["d90_upper"] and r["d365"] <= r["d90"]
         assert 0 <= r["habit_floor"] <= r["d365"] + 1e-12 and 0 < r["habit_floor_planted"] < 0.3
         assert r["d90_planted"] is None  # a 60-day window does not reach day 90

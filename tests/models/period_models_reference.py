@@ -70,26 +70,6 @@ def cure_log_likelihood(pi: float, lam: float, rho: float, times: list[float], c
     return ll
 
 
-def curve_share(model: str, p: dict[str, float], age: float) -> float:
-    if model == "exponential":
-        return p["level"] * math.exp(-p["decay"] * (age - 1))
-    if model == "power":
-        return p["level"] * age ** -p["exponent"]
-    if model == "power_floor":
-        return p["level"] * (p["floor_share"] + (1 - p["floor_share"]) * age ** -p["exponent"])
-    habit = p["floor_share"] + (1 - p["floor_share"]) * age ** -p["habit_exponent"]
-    hunters = math.exp(-p["hunter_decay"] * (age - 1))
-    return p["level"] * ((1 - p["habit_share"]) * hunters + p["habit_share"] * habit)
-
-
-def curve_log_likelihood(model: str, p: dict[str, float], ages, shares, sizes) -> float:
-    ll = 0.0
-    for a, r, n in zip(ages, shares, sizes, strict=True):
-        m = curve_share(model, p, a)
-        ll += n * (r * math.log(m) + (1 - r) * math.log(1 - m))
-    return ll
-
-
 def kaplan_meier(times: list[float], churned: list[bool]) -> dict[float, float]:
     """Product-limit estimate at each distinct event time."""
     s, out = 1.0, {}

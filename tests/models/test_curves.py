@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import doctest
+import math
 
 import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from period_models_reference import curve_log_likelihood, curve_share
 from scipy import optimize, special
 
 import liuliang.models.curves as curves_module
@@ -18,14 +18,37 @@ from liuliang.metrics.retention.result import RESULT_SCHEMA, RetentionTable
 from liuliang.metrics.retention.spec import RetentionSpec
 from liuliang.models import RetentionCurveFitter
 from liuliang.models._likelihood import from_natural
-from liuliang.models.curves import MODELS, binomial_negloglik, curve
+from liuliang.models.curves import FLOOR_MODELS, MODELS, binomial_negloglik, curve
 
 TRUTH = {
     "exponential": {"level": 0.35, "decay": 0.08},
     "power": {"level": 0.4, "exponent": 0.6},
-    "power_floor": {"level": 0.4, "exponent": 0.9, "floor_share": 0.3},
+    "power_floor": {"level": 0.4, "exponent": 0.9, "scale": 1.0, "floor_share": 0.3},
     "mixture": {"level": 0.45, "habit_share": 0.4, "hunter_decay": 0.5, "habit_exponent": 0.5, "floor_share": 0.4},
 }
+
+
+def curve_share(model: str, p: dict[str, float], age: float) -> float:
+    """Naive reference shapes, written from the module docstring's table."""
+    if model == "exponential":
+        return p["level"] * math.exp(-p["decay"] * (age - 1))
+    if model == "power":
+        return p["level"] * age ** -p["exponent"]
+    if model == "power_floor":
+        return p["level"] * (p["floor_share"] + (1 - p["floor_share"]) * (1 + (age - 1) / p["scale"]) ** -p["exponent"])
+    habit = p["floor_share"] + (1 - p["floor_share"]) * age ** -p["habit_exponent"]
+    hunters = math.exp(-p["hunter_decay"] * (age - 1))
+    return p["level"] * ((1 - p["habit_share"]) * hunters + p["habit_share"] * habit)
+
+
+def curve_log_likelihood(model: str, p: dict[str, float], ages, shares, sizes) -> float:
+    ll = 0.0
+    for a, r, n in zip(ages, shares, sizes, strict=True):
+        m = curve_share(model, p, a)
+        ll += n * (r * math.log(m) + (1 - r) * math.log(1 - m))
+    return ll
+
+
 FLOOR = {"exponential": 0.0, "power": 0.0, "power_floor": 0.12, "mixture": 0.45 * 0.4 * 0.4}
 
 
@@ -40,7 +63,12 @@ natural = {
     "exponential": st.fixed_dictionaries({"level": st.floats(0.05, 0.95), "decay": st.floats(0.01, 2)}),
     "power": st.fixed_dictionaries({"level": st.floats(0.05, 0.95), "exponent": st.floats(0.05, 2)}),
     "power_floor": st.fixed_dictionaries(
-        {"level": st.floats(0.05, 0.95), "exponent": st.floats(0.05, 2), "floor_share": st.floats(0.01, 0.99)}
+        {
+            "level": st.floats(0.05, 0.95),
+            "exponent": st.floats(0.05, 2),
+            "scale": st.floats(0.2, 50),
+            "floor_share": st.floats(0.01, 0.99),
+        }
     ),
     "mixture": st.fixed_dictionaries(
         {
@@ -171,3 +199,55 @@ def test_validation_and_surface() -> None:
     assert "habit floor" in repr(m)
     assert type(m.plot(horizon=90)).__name__ == "Figure"
     assert doctest.testmod(curves_module).failed == 0
+
+
+SHIFTED = {"level": 0.35, "exponent": 1.2, "scale": 12.0, "floor_share": 0.3}  # floor 0.105
+
+
+def shifted_data(ages: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    a = np.tile(np.arange(1, ages + 1), 3).astype(float)
+    n = np.full(a.size, 5000)
+    return a, rng.binomial(n, curve("power_floor", SHIFTED, a)) / n, n
+
+
+def test_power_floor_recovers_a_floor_the_data_reach() -> None:
+    # a slow (shifted) power law that has largely reached its floor by day 240: the floor is pinned down
+    m = RetentionCurveFitter(model="power_floor").fit(*shifted_data(240, 1))
+    lo, hi = m.habit_floor_interval_
+    assert lo < 0.105 < hi and hi - lo < 0.02
+    assert m.habit_floor_ == pytest.approx(0.105, abs=0.01)
+    # the pure power law cannot bend down before it flattens, so it reads the same data as "no floor"
+    assert RetentionCurveFitter(model="power").fit(*shifted_data(240, 1)).habit_floor_ == 0.0
+    assert RetentionCurveFitter().fit(*shifted_data(240, 1)).model_ == "power_floor"
+
+
+def test_power_floor_interval_is_wide_when_the_data_stop_early() -> None:
+    # 20 days of the same curve: still falling steeply, the floor anywhere from ~0 to well above the truth
+    m = RetentionCurveFitter(model="power_floor").fit(*shifted_data(20, 1))
+    lo, hi = m.habit_floor_interval_
+    assert lo <= 0.105 <= hi
+    assert hi - lo > 0.08
+
+
+def test_floor_on_a_generated_world(tmp_path) -> None:
+    """The planted truth of a small generated world (exact expected day-k shares, binomial draws at the number of
+    observable users): the fitted floor is near habitual x daily activity, where a pure power law says 0."""
+    import pyarrow.parquet as pq
+
+    from liuliang.cli.generate import run_generate
+
+    run_generate(tmp_path / "w", 4000, 120, 3)
+    ret = pq.read_table(tmp_path / "w" / "truth" / "channel_retention.parquet").to_pandas()
+    users = pq.read_table(tmp_path / "w" / "truth" / "users.parquet").to_pandas()
+    floors = (users["habitual"] * users["lam"]).groupby(users["channel"]).mean()
+    rng = np.random.default_rng(0)
+    for channel in ("organic", "free_order"):
+        part = ret[(ret["channel"] == channel) & (ret["day"] >= 1) & (ret["n_observable"] >= 200)]
+        n = part["n_observable"].to_numpy()
+        r = rng.binomial(n, part["expected_share"].to_numpy()) / n
+        m = RetentionCurveFitter().fit(part["day"].to_numpy(), r, n)
+        lo, hi = m.habit_floor_interval_
+        assert m.model_ in FLOOR_MODELS, channel
+        assert abs(m.habit_floor_ - floors[channel]) < 0.25 * floors[channel], (channel, m.habit_floor_)
+        assert lo - 0.01 < floors[channel] < hi + 0.01, (channel, lo, hi, floors[channel])

@@ -105,7 +105,8 @@ def recent_lifecycle(ws: Workspace, weeks: int = 6) -> list[dict[str, Any]]:
 def projected_retention(ws: Workspace, days: int) -> list[dict[str, Any]]:
     """Per channel: the retention curve fitted on daily cohorts (ages 1..N, complete cells), projected to D90 and
     D365 with intervals, and its habit floor. A channel whose curve cannot be fitted says why instead."""
-    periods = max(7, min(60, days // 2))
+    # Every observable age: the habit floor only shows in the late ages (fitting half of them hid it).
+    periods = max(7, days - 2)
     table = retention(ws, RetentionSpec(period="day", periods=periods, breakdown="channel"))
     rows: list[dict[str, Any]] = []
     for channel in sorted(set(table.to_arrow()["breakdown"].to_pylist())):

@@ -507,7 +507,8 @@ def fit_survival(
     plot: PlotOpt = None,
     fmt: TableFormatOpt = TableFormat.table,
 ) -> None:
-    """Kaplan-Meier time to churn per breakdown, log-rank test, restricted mean, and the cure-fraction habit share."""
+    """Kaplan-Meier time to churn per breakdown, log-rank test, restricted mean, and the never-churn share
+    (a cure-fraction model: the share that never churns by the inactivity rule, an upper bound on the habit share)."""
     days = [float(x) for x in at.split(",") if x.strip()]
     with open_workspace(existing_workspace(workspace)) as ws:
         d = churn_durations(
@@ -533,12 +534,14 @@ def fit_survival(
         for t in days:
             row[f"S({t:g})"] = s.survival_at(t, g)
         try:
-            cure = CureFractionFitter().fit(part.durations, part.churned)
-            row["habit_share"] = cure.cure_fraction_
-            row["habit_share_se"] = float(cure.standard_errors_["cure_fraction"])
+            # Lomax latency: churners with mixed hazards have a heavy tail that a Weibull pushes into the cure
+            # share. The share is "never churns by the inactivity rule", not the habit share (see cure.py).
+            cure = CureFractionFitter(latency="lomax").fit(part.durations, part.churned)
+            row["never_churn_share"] = cure.cure_fraction_
+            row["never_churn_share_se"] = float(cure.standard_errors_["cure_fraction"])
         except LiuliangError:  # not identified (nobody churned, or no plateau): say so rather than guess
-            row["habit_share"] = None
-            row["habit_share_se"] = None
+            row["never_churn_share"] = None
+            row["never_churn_share_se"] = None
         rows.append(row)
     logrank = s.logrank_
     extra = {
@@ -553,7 +556,7 @@ def fit_survival(
         pa.Table.from_pylist(rows),
         fmt,
         title=f"time to churn (no activity for {inactivity_days} days), RMST to day {s.rmst_.horizon:g}",
-        percent=[f"S({t:g})" for t in days] + ["habit_share"],
+        percent=[f"S({t:g})" for t in days] + ["never_churn_share"],
         json_extra=extra,
     )
     if fmt is TableFormat.table and logrank is not None:

@@ -33,6 +33,7 @@ include the risk that the shape itself is wrong beyond the observed ages.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -41,7 +42,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 from liuliang.errors import ConvergenceError, LiuliangError
 from liuliang.models._likelihood import (
@@ -73,10 +74,13 @@ def _power(u: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _power_floor(u: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    q, b, phi = special.expit(u[0]), np.exp(u[1]), special.expit(u[2])
-    p = a ** (-b)
+    q, b, c, phi = special.expit(u[0]), np.exp(u[1]), np.exp(u[2]), special.expit(u[3])
+    z = 1 + (a - 1) / c
+    p = z ** (-b)
     m = q * (phi + (1 - phi) * p)
-    return m, np.stack([m * (1 - q), -q * (1 - phi) * p * b * np.log(a), q * (1 - p) * phi * (1 - phi)])
+    d = q * (1 - phi) * p
+    jac = np.stack([m * (1 - q), -d * b * np.log(z), d * b * (a - 1) / (c * z), q * (1 - p) * phi * (1 - phi)])
+    return m, jac
 
 
 def _mixture(u: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +114,8 @@ MODELS: dict[str, _Model] = {
     "power": _Model(_power, ("level", "exponent"), ("logit", "log"), lambda p: 0.0),
     "power_floor": _Model(
         _power_floor,
-        ("level", "exponent", "floor_share"),
-        ("logit", "log", "logit"),
+        ("level", "exponent", "scale", "floor_share"),
+        ("logit", "log", "log", "logit"),
         lambda p: p["level"] * p["floor_share"],
     ),
     "mixture": _Model(
@@ -121,6 +125,10 @@ MODELS: dict[str, _Model] = {
         lambda p: p["level"] * p["habit_share"] * p["floor_share"],
     ),
 }
+
+
+#: Shapes with a habit floor to estimate (the others assume it is 0).
+FLOOR_MODELS = ("power_floor", "mixture")
 
 
 def curve(model: str, params: dict[str, float] | Sequence[float], ages: Any) -> np.ndarray:
@@ -149,7 +157,7 @@ def _starts(model: str, a: np.ndarray, r: np.ndarray, n: np.ndarray) -> list[np.
     if model in ("exponential", "power"):
         grid = [[q0, s] for s in (0.05, 0.3, 1.0)]
     elif model == "power_floor":
-        grid = [[q0, s, f] for s in (0.3, 1.0) for f in (tail / 2, 0.3)]
+        grid = [[q0, s, c, f] for s in (0.3, 1.0) for c in (1.0, 10.0) for f in (tail / 2, 0.3)]
     else:
         grid = [[q0, pi, lam, b, f] for pi in (0.3, 0.7) for lam in (0.3, 1.0) for b in (0.2, 1.0) for f in (0.2, 0.6)]
     return [from_natural(g, MODELS[model].transforms) for g in grid]
@@ -162,6 +170,65 @@ def _fit_one(model: str, a: np.ndarray, r: np.ndarray, n: np.ndarray) -> MLEResu
         return binomial_negloglik(u, spec.shape, a, r, n)
 
     return maximise(nll, _starts(model, a, r, n), model=f"RetentionCurveFitter({model})")
+
+
+def _log_floor(model: str) -> Callable[[np.ndarray], float]:
+    """log(habit floor) as a function of the unconstrained parameters (the profile's equality constraint)."""
+    spec = MODELS[model]
+
+    def log_floor(u: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            return float(np.log(spec.floor(dict(zip(spec.names, to_natural(u, spec.transforms)[0], strict=True)))))
+
+    return log_floor
+
+
+def _profile_floor(model: str, nll: Callable[[np.ndarray], tuple[float, Any]], mle: MLEResult, cut: float) -> tuple:
+    """Profile-likelihood interval of the habit floor: the floors F whose best fit with floor = F is within ``cut``
+    of the optimum in negative log-likelihood.
+
+    Why a profile and not the delta method: the floor is the parameter the data pin down least, and when its
+    estimate sits near 0 (a logit at -inf) the Hessian sees a flat direction of zero width, so a delta-method
+    interval collapses onto the estimate exactly when the data say least. The profile asks the data directly.
+    """
+    log_floor = _log_floor(model)
+    best = mle.neg_log_likelihood
+
+    def excess(v: float) -> float:
+        cons = {"type": "eq", "fun": lambda u: log_floor(u) - np.log(v)}
+        starts = [mle.x]
+        out = np.inf
+        for x0 in starts:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = optimize.minimize(
+                    lambda u: nll(u)[0] - best,
+                    x0,
+                    jac=lambda u: nll(u)[1],
+                    method="SLSQP",
+                    constraints=[cons],
+                    options={"maxiter": 500, "ftol": 1e-10},
+                )
+            if np.isfinite(res.fun) and abs(cons["fun"](res.x)) < 1e-6:
+                out = min(out, float(res.fun))
+        return out
+
+    def bisect(inside: float, outside: float) -> float:
+        # geometric bisection between a floor inside the interval and one outside it
+        for _ in range(14):
+            mid = float(np.sqrt(inside * outside))
+            if excess(mid) <= cut:
+                inside = mid
+            else:
+                outside = mid
+        return float(np.sqrt(inside * outside))
+
+    f_hat = float(np.exp(log_floor(mle.x)))
+    tiny, top = 1e-6, 0.999
+    lower = 0.0 if f_hat <= tiny or excess(tiny) <= cut else bisect(f_hat, tiny)
+    start = max(f_hat, tiny)
+    upper = top if excess(top) <= cut else bisect(start, top)
+    return lower, upper
 
 
 @dataclass(frozen=True)
@@ -227,7 +294,7 @@ class RetentionCurveFitter(MLEFitter):
     Examples
     --------
     >>> ages = np.arange(1, 31)
-    >>> share = curve("power_floor", {"level": 0.4, "exponent": 0.8, "floor_share": 0.25}, ages)
+    >>> share = curve("power_floor", {"level": 0.4, "exponent": 0.8, "scale": 3.0, "floor_share": 0.25}, ages)
     >>> m = RetentionCurveFitter(model="power_floor").fit(ages, share, np.full(30, 10_000))
     >>> round(m.habit_floor_, 3)
     0.1
@@ -239,11 +306,13 @@ class RetentionCurveFitter(MLEFitter):
         self,
         model: str = "auto",
         *,
+        selection: str = "aic",
         holdout: int | None = None,
         scale_by_dispersion: bool = True,
         confidence: float = 0.95,
     ) -> None:
         self.model = model
+        self.selection = selection
         self.holdout = holdout
         self.scale_by_dispersion = scale_by_dispersion
         self.confidence = confidence
@@ -254,6 +323,8 @@ class RetentionCurveFitter(MLEFitter):
             raise LiuliangError(
                 f"RetentionCurveFitter: model must be 'auto' or one of {', '.join(MODELS)}; got {self.model!r}"
             )
+        if self.selection not in ("aic", "holdout"):
+            raise LiuliangError(f"RetentionCurveFitter: selection must be 'aic' or 'holdout'; got {self.selection!r}")
         if self.holdout is not None and (not isinstance(self.holdout, int) or self.holdout < 1):
             raise LiuliangError(f"RetentionCurveFitter: holdout must be an integer >= 1 or None; got {self.holdout!r}")
         check_confidence(type(self).__name__, self.confidence)
@@ -278,11 +349,13 @@ class RetentionCurveFitter(MLEFitter):
         if distinct.size < 3:
             raise LiuliangError("RetentionCurveFitter: need points at 3 or more distinct ages")
         self.selection_: pd.DataFrame | None = None
-        chosen = self.model
+        chosen, mle = self.model, None
         if self.model == "auto":
-            chosen = self._select(a, r, n, distinct)
+            chosen, mle = self._select(a, r, n, distinct)
         spec = MODELS[chosen]
-        mle = _fit_one(chosen, a, r, n)
+        if mle is None:
+            mle = _fit_one(chosen, a, r, n)
+        unscaled = mle
         m = spec.shape(mle.x, a)[0]
         dof = a.size - mle.x.size
         chi2 = float(np.sum(n * (r - m) ** 2 / (m * (1 - m))))
@@ -292,10 +365,19 @@ class RetentionCurveFitter(MLEFitter):
         self.model_ = chosen
         self._store(mle, n_obs=float(a.size), names=spec.names, transforms=spec.transforms)
         self.habit_floor_ = float(spec.floor(dict(self.params_.items())))
+        self.habit_floor_interval_: tuple[float, float] = (0.0, 0.0)
+        if chosen in FLOOR_MODELS:
+            scale = max(self.dispersion_, 1.0) if self.scale_by_dispersion and np.isfinite(self.dispersion_) else 1.0
+            cut = float(stats.chi2.ppf(self.confidence, 1)) / 2 * scale
+
+            def nll(u: np.ndarray) -> tuple[float, Any]:
+                return binomial_negloglik(u, spec.shape, a, r, n)
+
+            self.habit_floor_interval_ = _profile_floor(chosen, nll, unscaled, cut)
         self._data_ = (a, r, n)
         return self
 
-    def _select(self, a: np.ndarray, r: np.ndarray, n: np.ndarray, distinct: np.ndarray) -> str:
+    def _select(self, a: np.ndarray, r: np.ndarray, n: np.ndarray, distinct: np.ndarray) -> tuple[str, Any]:
         k = self.holdout if self.holdout is not None else max(1, round(distinct.size / 4))
         if distinct.size - k < 3:
             raise LiuliangError(
@@ -304,38 +386,55 @@ class RetentionCurveFitter(MLEFitter):
         cut = distinct[-k]
         train, test = a < cut, a >= cut
         w = n[test] / n[test].sum()
-        rows, fits = [], {}
+        rows, fits, full = [], {}, {}
         for name, spec in MODELS.items():
             row: dict[str, Any] = {"model": name, "n_params": len(spec.names)}
             try:
                 mle = _fit_one(name, a[train], r[train], n[train])
+                full[name] = _fit_one(name, a, r, n) if self.selection == "aic" else None
             except ConvergenceError as exc:
                 rows.append({**row, "holdout_mse": np.nan, "holdout_deviance": np.nan, "status": str(exc)})
                 continue
             m = spec.shape(mle.x, a[test])[0]
             fits[name] = mle
             deviance = 2 * binomial_negloglik(mle.x, spec.shape, a[test], r[test], n[test])[0]
+            nll_all = full[name].neg_log_likelihood if self.selection == "aic" else np.nan
             rows.append(
-                {**row, "holdout_mse": float(w @ (r[test] - m) ** 2), "holdout_deviance": deviance, "status": "ok"}
+                {
+                    **row,
+                    "holdout_mse": float(w @ (r[test] - m) ** 2),
+                    "holdout_deviance": deviance,
+                    "neg_log_likelihood": nll_all,
+                    "status": "ok",
+                }
             )
         if not fits:
             raise ConvergenceError("RetentionCurveFitter: no candidate shape converged; pass model= explicitly")
         table = pd.DataFrame(rows)
-        # Quasi-binomial scale from the richest converged shape's training fit, so overdispersed cohorts do not
-        # turn noise into "significant" held-out differences.
         richest = max(fits, key=lambda m: len(MODELS[m].names))
-        m_train = MODELS[richest].shape(fits[richest].x, a[train])[0]
-        dof = int(train.sum()) - len(MODELS[richest].names)
-        phi = float(np.sum(n[train] * (r[train] - m_train) ** 2 / (m_train * (1 - m_train)))) / dof if dof > 0 else 1
-        # Nested shapes tie with the mixture whenever the simpler one is true, and the richer one then wins by
-        # noise about half the time. Scoring held-out deviance plus 2 per parameter (an AIC on data the fit has
-        # not seen) keeps the simplest shape unless the extra parameters earn their keep out of sample.
-        table["score"] = table["holdout_deviance"] / max(phi, 1.0) + 2 * table["n_params"]
+        if self.selection == "aic":
+            # Quasi-AIC on all ages, the scale from the richest shape's Pearson dispersion: the standard choice
+            # among nested binomial models with extra-binomial cohort variation.
+            m_all = MODELS[richest].shape(full[richest].x, a)[0]
+            dof = a.size - len(MODELS[richest].names)
+            phi = float(np.sum(n * (r - m_all) ** 2 / (m_all * (1 - m_all)))) / dof if dof > 0 else 1
+            table["score"] = 2 * table["neg_log_likelihood"] / max(phi, 1.0) + 2 * table["n_params"]
+        else:
+            # Quasi-binomial scale from the richest converged shape's training fit, so overdispersed cohorts do
+            # not turn noise into "significant" held-out differences. Nested shapes tie with the mixture whenever
+            # the simpler one is true, and the richer one then wins by noise about half the time: held-out
+            # deviance plus 2 per parameter keeps the simplest shape unless the extra ones earn their keep.
+            m_train = MODELS[richest].shape(fits[richest].x, a[train])[0]
+            dof = int(train.sum()) - len(MODELS[richest].names)
+            phi = (
+                float(np.sum(n[train] * (r[train] - m_train) ** 2 / (m_train * (1 - m_train)))) / dof if dof > 0 else 1
+            )
+            table["score"] = table["holdout_deviance"] / max(phi, 1.0) + 2 * table["n_params"]
         table["holdout_ages"] = f"{cut:g}..{distinct[-1]:g}"
         chosen = str(table.loc[table["score"].idxmin(), "model"])
         table["chosen"] = table["model"] == chosen
         self.selection_ = table
-        return chosen
+        return chosen, full.get(chosen)
 
     def fit_retention_table(self, table: RetentionTable, *, breakdown: str | None = None) -> RetentionCurveFitter:
         """Fit on a retention table's complete cells at offsets >= 1 (criterion ``on``, ``on_or_after`` or
