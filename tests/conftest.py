@@ -23,11 +23,11 @@ _db_counter = itertools.count()
 
 @pytest.fixture(scope="session", autouse=True)
 def one_blas_thread() -> Iterator[None]:
-    """Run NumPy/SciPy linear algebra on one thread: OpenBLAS threads spin on the models' small matrices and made
-    the model tests 3x slower on 2 shared cores (measured: 17 s vs 6 s). Restored after the run."""
+    """Run NumPy/SciPy linear algebra and scikit-learn's OpenMP loops on one thread: their threads spin on the models'
+    small problems and made the model tests 3x and gradient boosting 5x slower on 2 shared cores. Restored after."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=1, user_api="openmp"):
         yield
 
 
