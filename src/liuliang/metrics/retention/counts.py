@@ -4,7 +4,7 @@ With calendar periods every member of a cohort has the same end offset (``period
 observation and incompleteness are properties of the (cohort, cell) and need no per-member grid. The query then
 only has to return, per (breakdown, cohort):
 
-- ``kind = SIZE``: the number of members;
+- ``kind = SIZE``: the number of members (left out when the hits already hold it: :func:`sizes_from_hits`);
 - ``kind = HIT``: for ``on`` the members active at each offset ``key``; for ``brackets`` the members active in
   bracket ``key`` (a member active twice in a bracket counts once);
 - ``kind = LAST`` / ``FIRST``: for ``on_or_after`` / ``on_or_before``, how many members have ``key`` as their
@@ -37,6 +37,21 @@ def applies(spec: RetentionSpec, fine: bool) -> bool:
     return spec.window == "calendar" and spec.aggregation == "users" and spec.criterion in CRITERIA and not fine
 
 
+def sizes_from_hits(spec: RetentionSpec) -> bool:
+    """Whether cohort sizes can be read off the hits instead of a second pass over the members.
+
+    When the start event is also a return event (and one occurrence suffices), every member is active at offset 0,
+    so the offset-0 hit count (``on``) or the histogram's total (``on_or_after``) *is* the cohort size. Measured at
+    98.7M events: counting the members separately re-ran their first-day aggregation and cost a third of the query.
+    """
+    return (
+        spec.cohorting != "signup"
+        and spec.start_events == spec.return_events
+        and spec.min_occurrences == 1
+        and spec.criterion in ("on", "on_or_after")
+    )
+
+
 def _rows(t: ir.Table, kind: int, key: ir.Value, n: ir.Value) -> ir.Table:
     return t.select(
         breakdown=t.breakdown,
@@ -50,7 +65,8 @@ def _rows(t: ir.Table, kind: int, key: ir.Value, n: ir.Value) -> ir.Table:
 def counts_expr(spec: RetentionSpec, clock: Clock, m: ir.Table, returns: ir.Table, unique_days: bool) -> ir.Table:
     """``(breakdown, cohort, kind, key, n)`` rows; ``m`` = members ``(user_key, cohort, breakdown)``, ``returns`` =
     day-grain activity; ``unique_days``: returns have one row per (user, period), so no dedupe is needed."""
-    first = 1 if spec.period_zero == "cohort" else 0
+    from_hits = sizes_from_hits(spec)
+    first = 1 if spec.period_zero == "cohort" and not from_hits else 0
     j = returns.select("user_key", "day", "n").join(m, "user_key")
     j = j.select("user_key", "cohort", "breakdown", "n", offset=clock.cohort_of(j.day, None) - j.cohort)
     j = j.filter(j.offset >= first)
@@ -62,8 +78,6 @@ def counts_expr(spec: RetentionSpec, clock: Clock, m: ir.Table, returns: ir.Tabl
         j = j.group_by(["user_key", "cohort", "breakdown", "offset"]).aggregate(n=j.n.sum())
     if spec.min_occurrences > 1:
         j = j.filter(j.n >= spec.min_occurrences)
-    sizes = m.group_by(["breakdown", "cohort"]).aggregate(n=m.count())
-    sizes = _rows(sizes, SIZE, ibis.literal(0), sizes.n)
     if spec.criterion == "on":
         h = j.group_by(["breakdown", "cohort", "offset"]).aggregate(n=j.count())
         hits = _rows(h, HIT, h.offset, h.n)
@@ -78,7 +92,10 @@ def counts_expr(spec: RetentionSpec, clock: Clock, m: ir.Table, returns: ir.Tabl
         per = j.group_by(["user_key", "cohort", "breakdown"]).aggregate(key=ext)
         h = per.group_by(["breakdown", "cohort", "key"]).aggregate(n=per.count())
         hits = _rows(h, kind, h.key, h.n)
-    return sizes.union(hits, distinct=False)
+    if from_hits:
+        return hits
+    sizes = m.group_by(["breakdown", "cohort"]).aggregate(n=m.count())
+    return _rows(sizes, SIZE, ibis.literal(0), sizes.n).union(hits, distinct=False)
 
 
 def shape(spec: RetentionSpec, rows: pa.Table, end: int, cohort_range: tuple[int | None, int | None]) -> pa.Table:
@@ -91,6 +108,9 @@ def shape(spec: RetentionSpec, rows: pa.Table, end: int, cohort_range: tuple[int
             sizes[key] = r["n"]
         else:
             hist[key][r["key"]] = r["n"]
+    if sizes_from_hits(spec):  # every member is a hit at offset 0 (see sizes_from_hits)
+        for key, h in hist.items():
+            sizes[key] = h.get(0, 0) if spec.criterion == "on" else sum(h.values())
     lo, hi = cohort_range
     groups = set(sizes)
     if lo is not None:
