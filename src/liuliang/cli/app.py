@@ -9,6 +9,8 @@ import typer
 from liuliang.cli import activity, demo, generate, info, ingest, retention, revenue
 from liuliang.cli import models as model_commands
 from liuliang.cli.common import print_error
+from liuliang.cli.experiment import experiment as experiment_command
+from liuliang.cli.hunters import hunters as hunters_command
 from liuliang.errors import LiuliangError, RejectedRowsError
 
 app = typer.Typer(
@@ -31,6 +33,8 @@ app.command(rich_help_panel="Metrics")(revenue.revenue)
 app.add_typer(model_commands.fit_app, name="fit", rich_help_panel="Models")
 app.command("project", rich_help_panel="Models")(model_commands.project)
 app.command("clv", rich_help_panel="Models")(model_commands.clv)
+app.command("experiment", rich_help_panel="Causal")(experiment_command)
+app.command("hunters", rich_help_panel="Causal")(hunters_command)
 
 
 @app.callback()

@@ -62,6 +62,7 @@ class DemoResult:
     activity: dict[str, Any]
     lifecycle: list[dict[str, Any]]
     projection: list[dict[str, Any]] = field(default_factory=list)
+    experiment: dict[str, Any] = field(default_factory=dict)
 
 
 def money_by_channel(ws: Workspace) -> list[dict[str, Any]]:
@@ -181,6 +182,9 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         t0 = time.perf_counter()
         projection = projected_retention(ws, days)
         seconds["models"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        experiment = experiment_summary(ws, world, days)
+        seconds["experiment"] = time.perf_counter() - t0
     planted = planted_long_run(world)
     for row in projection:
         truth = planted.get(row["channel"], {})
@@ -195,6 +199,7 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         activity=activity,
         lifecycle=weeks,
         projection=projection,
+        experiment=experiment,
     )
 
 
@@ -230,6 +235,7 @@ def demo(
                 "activity": result.activity,
                 "lifecycle": result.lifecycle,
                 "projection": result.projection,
+                "experiment": result.experiment,
                 "seconds": result.seconds,
             }
         )
@@ -250,6 +256,7 @@ def demo(
     print_projection(result.projection)
     print_money(result.money)
     print_activity(result.activity, result.lifecycle)
+    print_experiment(result.experiment)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
     err.print(f"[dim]{timing}[/dim]")
     out.print(f"workspace: {result.workspace}  (try: liuliang info -w {result.workspace})")
@@ -326,4 +333,69 @@ def print_projection(rows: list[dict[str, Any]]) -> None:
         f"Curve fitted on ages 1..{ages} of daily cohorts, chosen by held-out error; 95% intervals cover parameter "
         "uncertainty only (D365 in brackets). Floor = habit floor, the share still active however long you wait "
         "(truth: habitual users x their daily activity)."
+    )
+
+
+# -- the experiment section -----------------------------------------------------------------------------------------
+EXPERIMENT = "challenge7"
+
+
+def experiment_summary(ws: Workspace, world: Path, days: int) -> dict[str, Any]:
+    """The "7-day challenge" A/B test read from the warehouse, next to the planted effect: the mean true effect on
+    P(active on day N) over the experiment's users observed at day N (day N before the window's last, partial day),
+    the estimand of the difference in means."""
+    from liuliang.causal.experiment import ExperimentSpec, run_experiment
+
+    if not ws.has_table("assignments"):
+        return {}
+    spec = ExperimentSpec(EXPERIMENT, metrics=("d7", "d30", "incentive_cost_d7"), days=(7,))
+    try:
+        res = run_experiment(ws, spec)
+    except LiuliangError as exc:
+        return {"error": str(exc)}
+    truth: dict[str, float] = {}
+    path = world / "truth" / "users.parquet"
+    if path.exists():
+        t = pq.read_table(path, columns=["treated", "effect_d7", "effect_d30", "acq_day"])
+        t = t.filter(pc.is_valid(t["treated"]))
+        for d in (7, 30):
+            seen = t.filter(pc.less(pc.add(t["acq_day"], d), days - 1))
+            if seen.num_rows:
+                truth[f"retention_d{d}"] = pc.mean(seen[f"effect_d{d}"]).as_py()
+    rows = []
+    for r in res.to_arrow().to_pylist():
+        if r["segment"] == "all" and not r["is_control"]:
+            keep = ("metric", "n", "unobserved", "control_mean", "mean", "difference", "ci_lower", "ci_upper")
+            rows.append({**{k: r[k] for k in keep}, "p_value": r["p_value"], "planted": truth.get(r["metric"])})
+    return {"experiment": EXPERIMENT, "rows": rows, "srm_p_value": res.srm.p_value, "srm_mismatch": res.srm.mismatch}
+
+
+def print_experiment(summary: dict[str, Any]) -> None:
+    if not summary:
+        return
+    if "error" in summary:
+        out.print(f"experiment {EXPERIMENT}: {summary['error']}", markup=False)
+        return
+    grid = Table(title=f"Did the {EXPERIMENT} challenge cause it? Treatment − control", title_justify="left")
+    for col in ("metric", "treated n", "control", "treated", "effect [95% CI]", "truth"):
+        grid.add_column(col, justify="left" if col == "metric" else "right", no_wrap=True)
+    for r in summary["rows"]:
+        money = r["metric"].startswith("incentive_cost")
+        fmt = _money if money else _pct
+        ci = "-"
+        if r["difference"] is not None:
+            if money:
+                ci = f"{r['difference']:+.2f} [{r['ci_lower']:+.2f}, {r['ci_upper']:+.2f}]"
+            else:
+                ci = f"{100 * r['difference']:+.1f} [{100 * r['ci_lower']:+.1f}, {100 * r['ci_upper']:+.1f}]"
+        planted = "-" if r["planted"] is None else f"{100 * r['planted']:+.1f}"
+        label = r["metric"].replace("retention_d", "D").replace("incentive_cost_d", "cost ")
+        grid.add_row(label, f"{r['n']:,}", fmt(r["control_mean"]), fmt(r["mean"]), ci, planted)
+    out.print(grid)
+    srm = "MISMATCH: check assignment before trusting" if summary["srm_mismatch"] else "no mismatch"
+    out.print(
+        f"Effects in percentage points (cost in ¥). Sample ratio check: {srm} (p = {summary['srm_p_value']:.2g}). "
+        "Truth = the planted mean effect over the "
+        "experiment's users; users assigned at signup have no pre-period, so CUPED does not apply here.",
+        markup=False,
     )
