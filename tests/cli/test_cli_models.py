@@ -198,3 +198,29 @@ def test_demo_prints_projections_by_channel(tmp_path, capsys) -> None:
     # the planted ordering survives the extrapolation: organic users keep far more of their habit than share links
     assert rows["organic"]["d365"] > 3 * rows["social_share"]["d365"]
     assert "models" in got["seconds"]
+
+
+def test_fit_bootstrap_option(workspace, capsys) -> None:
+    """``--bootstrap N`` adds the bootstrap se and percentile interval of ``liuliang.models.bootstrap`` (seed 0), the
+    same numbers as the API on the same summary; without it the columns are absent."""
+    from liuliang.models import bootstrap
+
+    got = json_run(["fit", "bgnbd", "-w", str(workspace), "--bootstrap", "12"], capsys)
+    assert got["bootstrap"] == {"resamples": 12, "seed": 0, "interval": "percentile"}
+    with liuliang.Workspace.open(workspace) as ws:
+        last = ws.engine.to_arrow(ws.user_day().aggregate(m=ws.user_day().last_ts.max()))["m"][0].as_py()
+        s = rfm_summary(ws, calibration_end=END, data_end=last).without_newcomers()
+    direct = bootstrap(BetaGeoFitter(), s.frequency, s.recency, s.T, n_resamples=12, seed=0).to_pandas()
+    rows = {r["param"]: r for r in got["rows"]}
+    assert list(rows) == list(direct["param"])
+    for d in direct.itertuples():
+        r = rows[d.param]
+        assert r["bootstrap_se"] == pytest.approx(d.bootstrap_se, rel=1e-9) and r["bootstrap_se"] > 0
+        assert (r["bootstrap_lower"], r["bootstrap_upper"]) == pytest.approx((d.lower, d.upper), rel=1e-9)
+        assert r["bootstrap_lower"] <= r["bootstrap_upper"] and r["bootstrap_failed"] == 12 - d.n_converged
+    sbg = json_run(["fit", "sbg", "-w", str(workspace), "--bootstrap", "20"], capsys)
+    assert all(r["bootstrap_lower"] < r["estimate"] < r["bootstrap_upper"] for r in sbg["rows"])
+    code, out, _ = run(["fit", "gamma-gamma", "-w", str(workspace), "--bootstrap", "5"], capsys)
+    assert code == 0 and "boot" in out  # headers shortened to fit 80 columns, so possibly cut further
+    plain = json_run(["fit", "gamma-gamma", "-w", str(workspace)], capsys)
+    assert "bootstrap" not in plain and "bootstrap_se" not in plain["rows"][0]

@@ -34,6 +34,7 @@ from liuliang.models import (
     ShiftedBetaGeometricFitter,
     SurvivalAnalysis,
 )
+from liuliang.models.bootstrap import BootstrapResult, bootstrap
 from liuliang.models.summaries import RFMSummary, churn_durations, rfm_summary
 from liuliang.warehouse import Workspace
 
@@ -75,6 +76,21 @@ PlotOpt = Annotated[
         help="Also write the fitted model's Plotly chart to this .html file (one file per group: NAME-GROUP.html).",
     ),
 ]
+
+
+BootstrapOpt = Annotated[
+    int,
+    typer.Option(
+        "--bootstrap",
+        min=0,
+        metavar="N",
+        help="Also refit on N resamples of the users (seed 0): bootstrap se and percentile interval columns.",
+        rich_help_panel=Model,
+    ),
+]
+#: Seed of ``--bootstrap`` draws: a rerun prints the same intervals.
+BOOTSTRAP_SEED = 0
+BOOTSTRAP_COLUMNS = ("bootstrap_se", "bootstrap_lower", "bootstrap_upper", "bootstrap_failed")
 
 
 def save_plots(figures: dict[str, Any], path: Path | None) -> list[Path]:
@@ -223,16 +239,47 @@ def param_rows(group: str, model: Any, n: float) -> list[dict[str, Any]]:
 
 
 def _fit_each(
-    groups: Sequence[str], fit: Callable[[str], tuple[Any, float]]
+    groups: Sequence[str], fit: Callable[[str], tuple[Any, ...]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Parameter rows of every group's fit, and the fitted models by group."""
+    """Parameter rows of every group's fit, and the fitted models by group.
+
+    ``fit(group)`` returns (model, n) or, with ``--bootstrap``, (model, n, BootstrapResult)."""
     rows: list[dict[str, Any]] = []
     models: dict[str, Any] = {}
     for g in groups:
-        model, n = fit(g)
-        rows += param_rows(g, model, n)
+        model, n, *boot = fit(g)
+        group_rows = param_rows(g, model, n)
+        rows += with_bootstrap(group_rows, boot[0]) if boot and boot[0] is not None else group_rows
         models[g] = model
     return rows, models
+
+
+def _bootstrap(resamples: int, template: Any, *columns: Any, weights: Any = None) -> BootstrapResult | None:
+    """``--bootstrap N``: resample the group's users N times (``liuliang.models.bootstrap``), or nothing for N = 0."""
+    if not resamples:
+        return None
+    return bootstrap(template, *columns, weights=weights, n_resamples=resamples, seed=BOOTSTRAP_SEED)
+
+
+def with_bootstrap(rows: list[dict[str, Any]], boot: BootstrapResult) -> list[dict[str, Any]]:
+    """One group's parameter rows with the bootstrap se, percentile interval and the count of failed refits."""
+    table = {r["param"]: r for r in boot.to_arrow().to_pylist()}
+    return [
+        {
+            **r,
+            "bootstrap_se": table[r["param"]]["bootstrap_se"],
+            "bootstrap_lower": table[r["param"]]["lower"],
+            "bootstrap_upper": table[r["param"]]["upper"],
+            "bootstrap_failed": boot.n_failed,
+        }
+        for r in rows
+    ]
+
+
+def _bootstrap_extra(resamples: int) -> dict[str, Any]:
+    if not resamples:
+        return {}
+    return {"bootstrap": {"resamples": resamples, "seed": BOOTSTRAP_SEED, "interval": "percentile"}}
 
 
 def readable(table: pa.Table, columns: Sequence[str]) -> pa.Table:
@@ -256,12 +303,18 @@ def _emit_params(
         raise LiuliangError("no group had data to fit")
     table = pa.Table.from_pylist(rows)
     if fmt is TableFormat.table:
-        table = readable(table, ("estimate", "se", "lower", "upper", "habit_floor"))
+        table = readable(table, ("estimate", "se", "lower", "upper", "habit_floor", *BOOTSTRAP_COLUMNS[:3]))
         table = table.set_column(
             table.column_names.index("log_likelihood"),
             "log_likelihood",
             pa.array([f"{v:.6g}" for v in table["log_likelihood"].to_pylist()]),
         )
+        if "bootstrap_se" in table.column_names:
+            # the Hessian and bootstrap intervals side by side, under short headers so both fit 80 columns
+            # (csv and json keep every column under its full name)
+            short = {"bootstrap_se": "boot se", "bootstrap_lower": "boot lower", "bootstrap_upper": "boot upper"}
+            table = table.rename_columns([short.get(c, c) for c in table.column_names])
+            columns = (*[c for c in columns if c not in ("n", "log_likelihood")], *short.values())
     emit(table, fmt, title=title, json_extra=extra, columns=columns if fmt is TableFormat.table else None)
 
 
@@ -292,21 +345,28 @@ def _transaction_fit(
     data_end: str | None,
     by: str | None,
     fmt: TableFormat,
+    resamples: int = 0,
 ) -> None:
     with open_workspace(existing_workspace(workspace)) as ws:
         summary = _summary(ws, event, period, calibration_end, data_end, by).without_newcomers()
 
-    def fit(g: str) -> tuple[Any, float]:
+    def fit(g: str) -> tuple[Any, ...]:
         part = summary.for_group(g) if by else summary
         if not len(part):
             raise LiuliangError(f"group {g!r} has no user with T > 0 to fit on")
-        return cls().fit(part.frequency, part.recency, part.T), float(len(part))
+        cols = (part.frequency, part.recency, part.T)
+        return cls().fit(*cols), float(len(part)), _bootstrap(resamples, cls(), *cols)
 
     _emit_params(
         _fit_each(_groups(summary.groups(), by), fit)[0],
         fmt,
         f"{title} per {period.value} (calibration to {summary.calibration_end})",
-        {"model": title, "period": period.value, "calibration_end": summary.calibration_end},
+        {
+            "model": title,
+            "period": period.value,
+            "calibration_end": summary.calibration_end,
+            **_bootstrap_extra(resamples),
+        },
     )
 
 
@@ -320,9 +380,10 @@ def fit_bgnbd(
     data_end: DataEndOpt = None,
     by: ByOpt = None,
     fmt: TableFormatOpt = TableFormat.table,
+    resamples: BootstrapOpt = 0,
 ) -> None:
     """BG/NBD (Fader, Hardie & Lee 2005): purchase rate while alive, dropout after a purchase."""
-    _transaction_fit(BetaGeoFitter, "BG/NBD", workspace, event, period, calibration_end, data_end, by, fmt)
+    _transaction_fit(BetaGeoFitter, "BG/NBD", workspace, event, period, calibration_end, data_end, by, fmt, resamples)
 
 
 @fit_app.command("mbgnbd")
@@ -334,9 +395,12 @@ def fit_mbgnbd(
     data_end: DataEndOpt = None,
     by: ByOpt = None,
     fmt: TableFormatOpt = TableFormat.table,
+    resamples: BootstrapOpt = 0,
 ) -> None:
     """Modified BG/NBD (Batislam et al. 2007): dropout possible right after the first purchase too."""
-    _transaction_fit(ModifiedBetaGeoFitter, "MBG/NBD", workspace, event, period, calibration_end, data_end, by, fmt)
+    _transaction_fit(
+        ModifiedBetaGeoFitter, "MBG/NBD", workspace, event, period, calibration_end, data_end, by, fmt, resamples
+    )
 
 
 @fit_app.command("pareto")
@@ -348,9 +412,12 @@ def fit_pareto(
     data_end: DataEndOpt = None,
     by: ByOpt = None,
     fmt: TableFormatOpt = TableFormat.table,
+    resamples: BootstrapOpt = 0,
 ) -> None:
     """Pareto/NBD (Schmittlein, Morrison & Colombo 1987): dropout at any moment."""
-    _transaction_fit(ParetoNBDFitter, "Pareto/NBD", workspace, event, period, calibration_end, data_end, by, fmt)
+    _transaction_fit(
+        ParetoNBDFitter, "Pareto/NBD", workspace, event, period, calibration_end, data_end, by, fmt, resamples
+    )
 
 
 @fit_app.command("gamma-gamma")
@@ -362,23 +429,30 @@ def fit_gamma_gamma(
     data_end: DataEndOpt = None,
     by: ByOpt = None,
     fmt: TableFormatOpt = TableFormat.table,
+    resamples: BootstrapOpt = 0,
 ) -> None:
     """Gamma-Gamma spend per transaction (repeat buyers with a positive average amount)."""
     with open_workspace(existing_workspace(workspace)) as ws:
         summary = _summary(ws, event, period, calibration_end, data_end, by)
 
-    def fit(g: str) -> tuple[Any, float]:
+    def fit(g: str) -> tuple[Any, ...]:
         part = summary.for_group(g) if by else summary
         part = part.where((part.frequency > 0) & (part.monetary_value > 0))
         if len(part) < 2:
             raise LiuliangError(f"group {g!r} has fewer than 2 repeat buyers with a positive amount")
-        return GammaGammaFitter().fit(part.frequency, part.monetary_value), float(len(part))
+        cols = (part.frequency, part.monetary_value)
+        return GammaGammaFitter().fit(*cols), float(len(part)), _bootstrap(resamples, GammaGammaFitter(), *cols)
 
     _emit_params(
         _fit_each(_groups(summary.groups(), by), fit)[0],
         fmt,
         f"Gamma-Gamma spend per {period.value} with {event or 'any event'} (repeat buyers)",
-        {"model": "Gamma-Gamma", "period": period.value, "calibration_end": summary.calibration_end},
+        {
+            "model": "Gamma-Gamma",
+            "period": period.value,
+            "calibration_end": summary.calibration_end,
+            **_bootstrap_extra(resamples),
+        },
     )
 
 
@@ -392,6 +466,7 @@ def fit_bgbb(
     by: ByOpt = None,
     plot: PlotOpt = None,
     fmt: TableFormatOpt = TableFormat.table,
+    resamples: BootstrapOpt = 0,
 ) -> None:
     """BG/BB (Fader, Hardie & Shang 2010): active or not in each period after the first, dropout between periods.
 
@@ -401,25 +476,27 @@ def fit_bgbb(
     with open_workspace(existing_workspace(workspace)) as ws:
         summary = _summary(ws, event, period, calibration_end, data_end, by).without_newcomers()
 
-    def fit(g: str) -> tuple[Any, float]:
+    def fit(g: str) -> tuple[Any, ...]:
         part = (summary.for_group(g) if by else summary).to_arrow()
         if not part.num_rows:
             raise LiuliangError(f"group {g!r} has no user with a period after the first")
         rows = part.group_by(["frequency", "recency", "T"]).aggregate([("user_key", "count")])
-        model = BetaGeoBetaBinomFitter().fit(
-            rows["frequency"].to_numpy(),
-            rows["recency"].to_numpy(),
-            rows["T"].to_numpy(),
-            weights=rows["user_key_count"].to_numpy().astype(float),
-        )
-        return model, float(part.num_rows)
+        cols = (rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy())
+        weights = rows["user_key_count"].to_numpy().astype(float)
+        model = BetaGeoBetaBinomFitter().fit(*cols, weights=weights)
+        return model, float(part.num_rows), _bootstrap(resamples, BetaGeoBetaBinomFitter(), *cols, weights=weights)
 
     rows, models = _fit_each(_groups(summary.groups(), by), fit)
     _emit_params(
         rows,
         fmt,
         f"BG/BB per {period.value} (calibration to {summary.calibration_end})",
-        {"model": "BG/BB", "period": period.value, "calibration_end": summary.calibration_end},
+        {
+            "model": "BG/BB",
+            "period": period.value,
+            "calibration_end": summary.calibration_end,
+            **_bootstrap_extra(resamples),
+        },
     )
     save_plots({g: m.plot() for g, m in models.items()}, plot)
 
@@ -434,6 +511,7 @@ def fit_sbg(
     by: ByOpt = None,
     plot: PlotOpt = None,
     fmt: TableFormatOpt = TableFormat.table,
+    resamples: BootstrapOpt = 0,
 ) -> None:
     """Shifted-beta-geometric churn on survivor counts (retention 'on or after', Fader & Hardie 2007)."""
     with open_workspace(existing_workspace(workspace)) as ws:
@@ -441,16 +519,17 @@ def fit_sbg(
             ws, event=event, period=period, periods=periods, criterion="on_or_after", by=by, data_end=data_end
         )
 
-    def fit(g: str) -> tuple[Any, float]:
+    def fit(g: str) -> tuple[Any, ...]:
         model = ShiftedBetaGeometricFitter().fit_retention_table(table, breakdown=g)
-        return model, model.n_obs_
+        # the bootstrap resamples each cohort's users from the survivor counts the fit used
+        return model, model.n_obs_, _bootstrap(resamples, ShiftedBetaGeometricFitter(), model.survivors_)
 
     rows, models = _fit_each(_table_groups(table), fit)
     _emit_params(
         rows,
         fmt,
         f"sBG on {period} survivor counts (active in period k or later)",
-        {"model": "sBG", "period": period, "periods": periods},
+        {"model": "sBG", "period": period, "periods": periods, **_bootstrap_extra(resamples)},
     )
     save_plots({g: m.plot() for g, m in models.items()}, plot)
 

@@ -3,6 +3,7 @@
 from liuliang.models import datasets
 from liuliang.models.bg_nbd import BetaGeoFitter
 from liuliang.models.bgbb import BetaGeoBetaBinomFitter
+from liuliang.models.bootstrap import BootstrapResult, bootstrap
 from liuliang.models.cure import CureFractionFitter
 from liuliang.models.curves import RetentionCurveFitter
 from liuliang.models.gamma_gamma import GammaGammaFitter
@@ -15,6 +16,7 @@ from liuliang.models.survival import SurvivalAnalysis
 __all__ = [
     "BetaGeoBetaBinomFitter",
     "BetaGeoFitter",
+    "BootstrapResult",
     "ChurnDurations",
     "CureFractionFitter",
     "GammaGammaFitter",
@@ -24,6 +26,7 @@ __all__ = [
     "RetentionCurveFitter",
     "ShiftedBetaGeometricFitter",
     "SurvivalAnalysis",
+    "bootstrap",
     "churn_durations",
     "datasets",
     "rfm_summary",
