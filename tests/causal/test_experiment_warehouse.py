@@ -26,6 +26,7 @@ from liuliang.causal import (
     SampleRatioMismatchWarning,
     SufficientStats,
     adjust_pvalues,
+    confidence_sequence,
     cuped_ttest,
     normal_test,
     two_proportion_ztest,
@@ -316,6 +317,13 @@ def test_analysis_calls_the_tested_statistics() -> None:
     rev_row = res.row("revenue_d7", "treatment")
     adj = adjust_pvalues([row["p_value"], rev_row["p_value"]], "bh")
     assert (row["p_adjusted"], rev_row["p_adjusted"]) == pytest.approx(adj.adjusted)
+    # the always-valid interval is the confidence sequence of the plain outcome, and wider than the fixed one
+    seq = confidence_sequence(ctrl.outcome, trt.outcome, outcome="proportion")
+    assert (row["always_valid_ci_lower"], row["always_valid_ci_upper"]) == pytest.approx(
+        (seq.difference_ci_lower, seq.difference_ci_upper), rel=1e-9
+    )
+    assert row["always_valid_ci_lower"] < row["unadjusted_ci_lower"] < row["unadjusted_ci_upper"]
+    assert row["unadjusted_ci_upper"] < row["always_valid_ci_upper"]
     assert res.row("retention_d7", "control", "paid")["mean"] == pytest.approx(ret[1, 0].mean())
     assert not res.srm.mismatch and res.to_dict()["rows"] and "<table>" in res._repr_html_()
     assert set(res.to_pandas()["segment"]) == {"all", "organic", "paid"}

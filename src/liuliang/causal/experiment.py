@@ -73,6 +73,7 @@ from liuliang.causal.frequentist import (
     welch_ttest,
 )
 from liuliang.causal.multiple import adjust_pvalues
+from liuliang.causal.sequential import confidence_sequence
 from liuliang.causal.srm import SampleRatioMismatchWarning, SRMResult, sample_ratio_test
 from liuliang.causal.stats import CovariateStats
 from liuliang.errors import ModelInputError, WorkspaceError
@@ -431,6 +432,9 @@ RESULT_SCHEMA = pa.schema(
         ("cuped_variance_reduction", pa.float64()),
         ("chance_to_win", pa.float64()),
         ("expected_loss", pa.float64()),
+        ("always_valid_ci_lower", pa.float64()),
+        ("always_valid_ci_upper", pa.float64()),
+        ("always_valid_p_value", pa.float64()),
         ("srm_p_value", pa.float64()),
         ("srm_mismatch", pa.bool_()),
         ("note", pa.string()),
@@ -559,6 +563,23 @@ def _compare(d: MetricDef, ctrl: CovariateStats, trt: CovariateStats, spec: Expe
             row.update(zip(("chance_to_win", "expected_loss"), normal_chance_to_win(plain, lower), strict=True))
     except (ModelInputError, ValueError) as e:  # ValueError: a root bracket failed in the lift quantile
         notes.append(f"no chance to win: {e}")
+    if d.test != "ratio":
+        # Growth teams look at a running experiment every morning: this interval stays valid however often they do
+        # (the fixed-horizon one above is only valid at one planned look).
+        try:
+            seq = confidence_sequence(
+                ctrl.outcome,
+                trt.outcome,
+                alpha=spec.alpha,
+                outcome="proportion" if d.test == "proportion" else "mean",
+            )
+            row.update(
+                always_valid_ci_lower=seq.difference_ci_lower,
+                always_valid_ci_upper=seq.difference_ci_upper,
+                always_valid_p_value=seq.p_value,
+            )
+        except ModelInputError as e:
+            notes.append(f"no always-valid interval: {e}")
     if notes:
         row["note"] = "; ".join(notes)
     return row
