@@ -1,13 +1,15 @@
 """Did the incentive cause it? The statistics of experiments and of non-randomised grants.
 
-Everything here is pure: functions and estimators on per-arm sufficient statistics (:mod:`.stats`) or on arrays,
-with no warehouse access — the warehouse computes the sums, this package turns them into effects. Modules, one job
-each: :mod:`.frequentist` (two-proportion z, Welch t, delta-method lift), :mod:`.cuped` (regression adjustment),
+Statistics are kept apart from data fetching: the statistical modules are pure functions and estimators on per-arm
+sufficient statistics (:mod:`.stats`) or on arrays; the few modules that read a workspace (:mod:`.experiment`,
+:mod:`.features`, :mod:`.hunters`, :mod:`.grant_effect`) compute sums and per-user tables in the warehouse and hand
+them over. Statistical modules, one job each: :mod:`.frequentist` (two-proportion z, Welch t, delta-method lift), :mod:`.cuped` (regression adjustment),
 :mod:`.bayesian` (chance to win, expected loss), :mod:`.srm` (sample-ratio mismatch), :mod:`.sequential`
 (always-valid confidence sequences), :mod:`.multiple` (Holm, Benjamini–Hochberg), :mod:`.segments` (families of
 comparisons), :mod:`.balance` and :mod:`.observational` (IPW / AIPW, always labelled observational).
-Uplift and targeting: :mod:`.meta_learners` (S, T, X, DR, class transformation), :mod:`.evaluation` (uplift and
-Qini curves, AUUC, Qini coefficient, uplift@k, calibration) and :mod:`.targeting` (budget-constrained plans).
+Uplift and targeting: :mod:`.features` (per-user features and outcome, computed in the warehouse),
+:mod:`.meta_learners` (S, T, X, DR, class transformation), :mod:`.evaluation` (uplift and Qini curves, AUUC, Qini
+coefficient, uplift@k, calibration) and :mod:`.targeting` (budget-constrained plans).
 """
 
 from liuliang.causal.balance import BalanceResult, standardized_mean_differences
@@ -24,6 +26,13 @@ from liuliang.causal.evaluation import (
     uplift_curve,
 )
 from liuliang.causal.experiment import ExperimentResult, ExperimentSpec, run_experiment
+from liuliang.causal.features import (
+    FeatureSpec,
+    UpliftFeatures,
+    active_features,
+    experiment_features,
+    incentive_features,
+)
 from liuliang.causal.frequentist import FrequentistResult, two_proportion_ztest, welch_ttest
 from liuliang.causal.hunters import HunterScores, HunterSpec, HunterSummary, hunter_scores
 from liuliang.causal.meta_learners import ClassTransformationLearner, DRLearner, SLearner, TLearner, XLearner
@@ -43,6 +52,11 @@ __all__ = [  # noqa: RUF022 - experiment names, then uplift and targeting names
     "HunterSpec",
     "HunterSummary",
     "hunter_scores",
+    "FeatureSpec",
+    "UpliftFeatures",
+    "active_features",
+    "experiment_features",
+    "incentive_features",
     "ClassTransformationLearner",
     "DRLearner",
     "Offer",

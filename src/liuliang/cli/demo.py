@@ -63,6 +63,7 @@ class DemoResult:
     lifecycle: list[dict[str, Any]]
     projection: list[dict[str, Any]] = field(default_factory=list)
     experiment: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
 
 
 def money_by_channel(ws: Workspace) -> list[dict[str, Any]]:
@@ -185,6 +186,9 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         t0 = time.perf_counter()
         experiment = experiment_summary(ws, world, days)
         seconds["experiment"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        plan = plan_summary(ws, directory, experiment)
+        seconds["plan"] = time.perf_counter() - t0
     planted = planted_long_run(world)
     for row in projection:
         truth = planted.get(row["channel"], {})
@@ -200,6 +204,7 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         lifecycle=weeks,
         projection=projection,
         experiment=experiment,
+        plan=plan,
     )
 
 
@@ -236,6 +241,7 @@ def demo(
                 "lifecycle": result.lifecycle,
                 "projection": result.projection,
                 "experiment": result.experiment,
+                "plan": result.plan,
                 "seconds": result.seconds,
             }
         )
@@ -257,6 +263,7 @@ def demo(
     print_money(result.money)
     print_activity(result.activity, result.lifecycle)
     print_experiment(result.experiment)
+    print_plan(result.plan)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
     err.print(f"[dim]{timing}[/dim]")
     out.print(f"workspace: {result.workspace}  (try: liuliang info -w {result.workspace})")
@@ -397,5 +404,86 @@ def print_experiment(summary: dict[str, Any]) -> None:
         f"Effects in percentage points (cost in ¥). Sample ratio check: {srm} (p = {summary['srm_p_value']:.2g}). "
         "Truth = the planted mean effect over the "
         "experiment's users; users assigned at signup have no pre-period, so CUPED does not apply here.",
+        markup=False,
+    )
+
+
+# -- the budgeted plan section --------------------------------------------------------------------------------------
+PLAN_BUDGET = 10_000.0
+PLAN_FALLBACK_COST = 10.0
+
+
+def plan_summary(ws: Workspace, directory: Path, experiment: dict[str, Any]) -> dict[str, Any]:
+    """Who should get the challenge next, within a budget? An X-learner fitted on the experiment's users (features
+    known at assignment, retained on day 7) scores today's active users; the offer costs what the experiment
+    measured (treatment − control incentive cost in the first 7 days); the plan is written beside the workspace
+    (a dry run) and compared with random targeting at the same budget (the model's predicted mean uplift)."""
+    from liuliang.causal.targeting import Offer
+    from liuliang.cli.uplift import fit_experiment_model, plan_from_model
+
+    if not experiment or "error" in experiment:
+        return {}
+    cost = next(
+        (r["difference"] for r in experiment["rows"] if r["metric"] == "incentive_cost_d7" and r["difference"]), None
+    )
+    cost = round(cost, 2) if cost is not None and cost > 0 else PLAN_FALLBACK_COST
+    try:
+        model, _ = fit_experiment_model(ws, EXPERIMENT, learner="x", day=7, test_size=0.0)
+        run = plan_from_model(
+            ws, model, [Offer(EXPERIMENT, cost)], PLAN_BUDGET, include_granted=True, created_at=model.data_end
+        )
+    except LiuliangError as exc:
+        return {"error": str(exc)}
+    plan = run.plan
+    path, manifest = plan.write(directory / "plan.csv")
+    chosen = plan.assignments.num_rows
+    return {
+        "offer": EXPERIMENT,
+        "cost_per_user": cost,
+        "budget": plan.budget,
+        "candidates": run.candidates,
+        "users": chosen,
+        "total_cost": plan.total_cost,
+        "expected_incremental": plan.expected_incremental,
+        "cost_per_incremental": None if chosen == 0 else plan.cost_per_incremental,
+        "random_expected_incremental": run.random_incremental,
+        "random_cost_per_incremental": plan.total_cost / run.random_incremental if run.random_incremental > 0 else None,
+        "gap": plan.gap,
+        "model": model.name,
+        "file": str(path),
+        "manifest": str(manifest),
+    }
+
+
+def print_plan(summary: dict[str, Any]) -> None:
+    if not summary:
+        return
+    if "error" in summary:
+        out.print(f"budgeted plan: {summary['error']}", markup=False)
+        return
+    grid = Table(title=f"Who should get {summary['offer']} next? A budgeted plan (dry run)", title_justify="left")
+    for col in ("budget", "candidates", "chosen", "spent", "+retained D7", "per +user"):
+        grid.add_column(col, justify="right", no_wrap=True)
+    grid.add_row(
+        _money(summary["budget"]),
+        f"{summary['candidates']:,}",
+        f"{summary['users']:,}",
+        _money(summary["total_cost"]),
+        f"{summary['expected_incremental']:,.1f}",
+        _money(summary["cost_per_incremental"]),
+    )
+    out.print(grid)
+    rnd = summary["random_cost_per_incremental"]
+    versus = (
+        f"{_money(rnd)} per incremental user"
+        if rnd is not None
+        else "no expected gain (the mean predicted uplift is not positive)"
+    )
+    out.print(
+        f"Offer: {summary['offer']} at {_money(summary['cost_per_user'])} per user (its measured extra incentive "
+        "cost). +retained D7 = expected incremental users retained on day 7; per +user = spent / that. "
+        f"Random targeting with the same budget: {summary['random_expected_incremental']:,.1f} incremental retained "
+        f"users, {versus}. Candidates: users active in the last 28 days, scored by an X-learner on the experiment "
+        f"(gap to the proven optimum {summary['gap']:.3g}). Plan written to {summary['file']} (nothing sent).",
         markup=False,
     )
