@@ -2,11 +2,14 @@
 
 Statistics are kept apart from data fetching: the statistical modules are pure functions and estimators on per-arm
 sufficient statistics (:mod:`.stats`) or on arrays; the few modules that read a workspace (:mod:`.experiment`,
-:mod:`.features`, :mod:`.hunters`, :mod:`.grant_effect`) compute sums and per-user tables in the warehouse and hand
-them over. Statistical modules, one job each: :mod:`.frequentist` (two-proportion z, Welch t, delta-method lift), :mod:`.cuped` (regression adjustment),
-:mod:`.bayesian` (chance to win, expected loss), :mod:`.srm` (sample-ratio mismatch), :mod:`.sequential`
-(always-valid confidence sequences), :mod:`.multiple` (Holm, Benjamini–Hochberg), :mod:`.segments` (families of
-comparisons), :mod:`.balance` and :mod:`.observational` (IPW / AIPW, always labelled observational).
+:mod:`.features`, :mod:`.hunters`, :mod:`.grant_effect`) compute sums and per-user tables in the warehouse and
+hand them over.
+
+Statistical modules, one job each: :mod:`.frequentist` (two-proportion z, Welch t, delta-method lift),
+:mod:`.cuped` (regression adjustment), :mod:`.bayesian` (chance to win, expected loss), :mod:`.srm`
+(sample-ratio mismatch), :mod:`.sequential` (always-valid confidence sequences), :mod:`.multiple` (Holm,
+Benjamini–Hochberg), :mod:`.segments` (families of comparisons), :mod:`.balance` and :mod:`.observational`
+(IPW / AIPW, always labelled observational).
 Uplift and targeting: :mod:`.features` (per-user features and outcome, computed in the warehouse),
 :mod:`.meta_learners` (S, T, X, DR, class transformation), :mod:`.evaluation` (uplift and Qini curves, AUUC, Qini
 coefficient, uplift@k, calibration) and :mod:`.targeting` (budget-constrained plans).
@@ -34,6 +37,7 @@ from liuliang.causal.features import (
     incentive_features,
 )
 from liuliang.causal.frequentist import FrequentistResult, two_proportion_ztest, welch_ttest
+from liuliang.causal.grant_effect import GrantEffectResult, GrantEffectSpec, run_grant_effect
 from liuliang.causal.hunters import HunterScores, HunterSpec, HunterSummary, hunter_scores
 from liuliang.causal.meta_learners import ClassTransformationLearner, DRLearner, SLearner, TLearner, XLearner
 from liuliang.causal.multiple import AdjustedPValues, adjust_pvalues
@@ -45,6 +49,9 @@ from liuliang.causal.stats import CovariateStats, SufficientStats
 from liuliang.causal.targeting import Offer, PlanLimitError, PlanProvenance, TargetingPlan, plan_targeting
 
 __all__ = [  # noqa: RUF022 - experiment names, then uplift and targeting names
+    "GrantEffectResult",
+    "GrantEffectSpec",
+    "run_grant_effect",
     "ExperimentResult",
     "ExperimentSpec",
     "run_experiment",

@@ -11,6 +11,7 @@ from liuliang.cli import models as model_commands
 from liuliang.cli import uplift as uplift_commands
 from liuliang.cli.common import print_error
 from liuliang.cli.experiment import experiment as experiment_command
+from liuliang.cli.grant_effect import grant_effect as grant_effect_command
 from liuliang.cli.hunters import hunters as hunters_command
 from liuliang.errors import LiuliangError, RejectedRowsError
 
@@ -35,6 +36,7 @@ app.add_typer(model_commands.fit_app, name="fit", rich_help_panel="Models")
 app.command("project", rich_help_panel="Models")(model_commands.project)
 app.command("clv", rich_help_panel="Models")(model_commands.clv)
 app.command("experiment", rich_help_panel="Causal")(experiment_command)
+app.command("grant-effect", rich_help_panel="Causal")(grant_effect_command)
 app.command("hunters", rich_help_panel="Causal")(hunters_command)
 app.add_typer(uplift_commands.app, name="uplift", rich_help_panel="Causal")
 app.command("target", rich_help_panel="Causal")(uplift_commands.target)
