@@ -9,39 +9,18 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import run, world_workspace
 
 import liuliang
 from liuliang.causal.experiment import ExperimentSpec, run_experiment
-from liuliang.cli.app import main
-from liuliang.simulate import WorldConfig, generate_world
+from liuliang.simulate import WorldConfig
 
 CONFIG = WorldConfig(n_users=2500, days=70, seed=5, courier_share=0.0)
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("cli-causal")
-    generate_world(CONFIG, base / "world")
-    path = base / "ws.duckdb"
-    with liuliang.Workspace.open(path, tz=CONFIG.tz) as ws:
-        for table, name in (
-            ("events", "events"),
-            ("users", "users.parquet"),
-            ("incentives", "incentives.parquet"),
-            ("assignments", "assignments.parquet"),
-        ):
-            ws.ingest(base / "world" / name, table=table)
-    return path
+    return world_workspace(CONFIG, tmp_path_factory.mktemp("cli-causal"))
 
 
 def test_experiment_json_equals_the_api(workspace, capsys) -> None:

@@ -6,18 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from liuliang.cli.app import main
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from cli_helpers import run
 
 
 @pytest.fixture

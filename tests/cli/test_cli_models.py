@@ -11,37 +11,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run, world_workspace
 
 import liuliang
-from liuliang.cli.app import main
 from liuliang.metrics.retention import RetentionSpec
 from liuliang.models import BetaGeoFitter, GammaGammaFitter, RetentionCurveFitter
 from liuliang.models.summaries import rfm_summary
-from liuliang.simulate import WorldConfig, generate_world
+from liuliang.simulate import WorldConfig
 
 CONFIG = WorldConfig(n_users=1500, days=84, seed=4, experiment=False, courier_share=0.0)
 END = CONFIG.start + dt.timedelta(days=CONFIG.days - 1)
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("cli-models")
-    generate_world(CONFIG, base / "world")
-    path = base / "ws.duckdb"
-    with liuliang.Workspace.open(path, tz=CONFIG.tz) as ws:
-        ws.ingest(base / "world" / "events", table="events")
-        ws.ingest(base / "world" / "users.parquet", table="users")
-    return path
+    return world_workspace(CONFIG, tmp_path_factory.mktemp("cli-models"), ("events", "users"))
 
 
 def json_run(argv: list[str], capsys) -> dict:

@@ -11,38 +11,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from cli_helpers import run, world_workspace
 
 import liuliang
 from liuliang.cli.app import main
-from liuliang.simulate import WorldConfig, generate_world
+from liuliang.simulate import WorldConfig
 
 CONFIG = WorldConfig(n_users=2500, days=70, seed=5, courier_share=0.0)
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("cli-uplift")
-    generate_world(CONFIG, base / "world")
-    path = base / "ws.duckdb"
-    with liuliang.Workspace.open(path, tz=CONFIG.tz) as ws:
-        for table, name in (
-            ("events", "events"),
-            ("users", "users.parquet"),
-            ("incentives", "incentives.parquet"),
-            ("assignments", "assignments.parquet"),
-        ):
-            ws.ingest(base / "world" / name, table=table)
-    return path
+    return world_workspace(CONFIG, tmp_path_factory.mktemp("cli-uplift"))
 
 
 @pytest.fixture(scope="module")
