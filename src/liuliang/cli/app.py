@@ -13,6 +13,8 @@ from liuliang.cli.common import print_error
 from liuliang.cli.experiment import experiment as experiment_command
 from liuliang.cli.grant_effect import grant_effect as grant_effect_command
 from liuliang.cli.hunters import hunters as hunters_command
+from liuliang.cli.signals import intents as intents_command
+from liuliang.cli.signals import signals as signals_command
 from liuliang.errors import LiuliangError, RejectedRowsError
 
 app = typer.Typer(
@@ -40,6 +42,8 @@ app.command("grant-effect", rich_help_panel="Causal")(grant_effect_command)
 app.command("hunters", rich_help_panel="Causal")(hunters_command)
 app.add_typer(uplift_commands.app, name="uplift", rich_help_panel="Causal")
 app.command("target", rich_help_panel="Causal")(uplift_commands.target)
+app.command("signals", rich_help_panel="Signals")(signals_command)
+app.command("intents", rich_help_panel="Signals")(intents_command)
 
 
 @app.callback()

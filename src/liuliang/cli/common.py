@@ -6,6 +6,7 @@ Results go to stdout (a Rich table, or JSON with ``--format json``); progress an
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +66,17 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Any]:
     with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda done, total=None: bar.update(task, completed=done, total=total)
+
+
+def parse_data_end(text: str | None) -> dt.datetime | None:
+    """``--data-end``: an ISO time (an offset is honoured, a naive time is UTC) as naive UTC; empty means "now"."""
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected an ISO time in UTC, got {text!r}", param_hint="--data-end") from None
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def parse_map(spec: str | None) -> dict[str, str]:

@@ -6,7 +6,6 @@ hunter-like users. Definitions live in :mod:`liuliang.causal.hunters`; this file
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +14,7 @@ import pyarrow as pa
 import typer
 
 from liuliang.causal.hunters import HunterSpec, hunter_scores
-from liuliang.cli.common import WorkspaceOpt, open_workspace, out, print_json
+from liuliang.cli.common import WorkspaceOpt, open_workspace, out, parse_data_end, print_json
 from liuliang.cli.info import existing_workspace
 from liuliang.cli.output import TableFormat, TableFormatOpt, emit
 from liuliang.errors import LiuliangError
@@ -24,16 +23,6 @@ from liuliang.errors import LiuliangError
 class Breakdown(StrEnum):
     channel = "channel"
     campaign = "campaign"
-
-
-def _data_end(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"expected an ISO time in UTC, got {text!r}", param_hint="--data-end") from None
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def _read_uplift(path: Path | None) -> pa.Table | None:
@@ -78,7 +67,7 @@ def hunters(
     spec = HunterSpec(window=window, tie_days=tie_days)
     predictions = _read_uplift(uplift)
     with open_workspace(existing_workspace(workspace)) as ws:
-        res = hunter_scores(ws, spec, uplift=predictions, data_end=_data_end(data_end))
+        res = hunter_scores(ws, spec, uplift=predictions, data_end=parse_data_end(data_end))
     summary = res.by(by.value).to_arrow()
     users = res.top(top)
     if fmt is TableFormat.json:
