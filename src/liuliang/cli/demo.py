@@ -337,7 +337,7 @@ def print_projection(rows: list[dict[str, Any]]) -> None:
     out.print(grid)
     ages = rows[0]["fitted_ages"]
     out.print(
-        f"Curve fitted on ages 1..{ages} of daily cohorts, chosen by held-out error; 95% intervals cover parameter "
+        f"Curve fitted on ages 1..{ages} of daily cohorts, chosen by quasi-AIC; 95% intervals cover parameter "
         "uncertainty only (D365 in brackets). Floor = habit floor, the share still active however long you wait "
         "(truth: habitual users x their daily activity)."
     )

@@ -540,7 +540,7 @@ def fit_curve(
     event: EventOpt = None,
     period: Annotated[str, typer.Option(help="Cohort period: day, week or month.", rich_help_panel=Data)] = "day",
     periods: CohortPeriodsOpt = 60,
-    model: Annotated[CurveModel, typer.Option(help="Shape, or auto (held-out error).", rich_help_panel=Model)] = (
+    model: Annotated[CurveModel, typer.Option(help="Shape, or auto (by quasi-AIC).", rich_help_panel=Model)] = (
         CurveModel.auto
     ),
     data_end: DataEndOpt = None,
@@ -669,7 +669,7 @@ def project(
     days: Annotated[str, typer.Option(help="Ages to project to, comma-separated days.", rich_help_panel=Model)] = (
         "90,180,365"
     ),
-    model: Annotated[CurveModel, typer.Option(help="Shape, or auto (held-out error).", rich_help_panel=Model)] = (
+    model: Annotated[CurveModel, typer.Option(help="Shape, or auto (by quasi-AIC).", rich_help_panel=Model)] = (
         CurveModel.auto
     ),
     data_end: DataEndOpt = None,
