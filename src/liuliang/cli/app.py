@@ -11,8 +11,10 @@ from liuliang.cli import models as model_commands
 from liuliang.cli import uplift as uplift_commands
 from liuliang.cli.common import print_error
 from liuliang.cli.experiment import experiment as experiment_command
+from liuliang.cli.forecast import forecast as forecast_command
 from liuliang.cli.grant_effect import grant_effect as grant_effect_command
 from liuliang.cli.hunters import hunters as hunters_command
+from liuliang.cli.scorecard import scorecard_command
 from liuliang.cli.signals import intents as intents_command
 from liuliang.cli.signals import signals as signals_command
 from liuliang.errors import LiuliangError, RejectedRowsError
@@ -44,6 +46,8 @@ app.add_typer(uplift_commands.app, name="uplift", rich_help_panel="Causal")
 app.command("target", rich_help_panel="Causal")(uplift_commands.target)
 app.command("signals", rich_help_panel="Signals")(signals_command)
 app.command("intents", rich_help_panel="Signals")(intents_command)
+app.command("forecast", rich_help_panel="Signals")(forecast_command)
+app.command("scorecard", rich_help_panel="Signals")(scorecard_command)
 
 
 @app.callback()

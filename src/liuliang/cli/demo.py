@@ -64,6 +64,7 @@ class DemoResult:
     projection: list[dict[str, Any]] = field(default_factory=list)
     experiment: dict[str, Any] = field(default_factory=dict)
     plan: dict[str, Any] = field(default_factory=dict)
+    scorecard: Any = None
 
 
 def money_by_channel(ws: Workspace) -> list[dict[str, Any]]:
@@ -189,6 +190,9 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         t0 = time.perf_counter()
         plan = plan_summary(ws, directory, experiment)
         seconds["plan"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        card = scorecard_summary(ws)
+        seconds["scorecard"] = time.perf_counter() - t0
     planted = planted_long_run(world)
     for row in projection:
         truth = planted.get(row["channel"], {})
@@ -205,6 +209,7 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         projection=projection,
         experiment=experiment,
         plan=plan,
+        scorecard=card,
     )
 
 
@@ -242,6 +247,7 @@ def demo(
                 "projection": result.projection,
                 "experiment": result.experiment,
                 "plan": result.plan,
+                "scorecard": getattr(result.scorecard, "to_dict", lambda: result.scorecard)(),
                 "seconds": result.seconds,
             }
         )
@@ -264,6 +270,7 @@ def demo(
     print_activity(result.activity, result.lifecycle)
     print_experiment(result.experiment)
     print_plan(result.plan)
+    print_demo_scorecard(result.scorecard)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
     err.print(f"[dim]{timing}[/dim]")
     out.print(f"workspace: {result.workspace}  (try: liuliang info -w {result.workspace})")
@@ -487,3 +494,26 @@ def print_plan(summary: dict[str, Any]) -> None:
         f"(gap to the proven optimum {summary['gap']:.3g}). Plan written to {summary['file']} (nothing sent).",
         markup=False,
     )
+
+
+# -- the campaign scorecard (the demo ends with it) -----------------------------------------------------------------
+def scorecard_summary(ws: Workspace) -> Any:
+    """Per campaign and incentive kind: users, cost, D7/D30, habit share, NRR, LTV vs CAC and the verdict — the page
+    a growth lead shows the board (definitions in :mod:`liuliang.signals.scorecard`)."""
+    from liuliang.signals.scorecard import scorecard
+
+    try:
+        return scorecard(ws, by=("campaign", "kind"))
+    except LiuliangError as exc:
+        return str(exc)
+
+
+def print_demo_scorecard(card: Any) -> None:
+    from liuliang.cli.scorecard import print_scorecard
+
+    if card is None:
+        return
+    if isinstance(card, str):
+        out.print(f"scorecard: {card}", markup=False)
+        return
+    print_scorecard(card, title="The board's page: did each campaign buy habits, or only visits?")

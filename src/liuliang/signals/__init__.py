@@ -1,6 +1,8 @@
-"""Habits vs visits: early behaviours that go with staying (aha signals) and the task-intent habit metric."""
+"""Habits vs visits: early behaviours that go with staying (aha signals), the task-intent habit metric, the ebb
+forecast (DAU if incentives stop, continue or change) and the campaign scorecard."""
 
 from liuliang.signals.aha import AhaSignals, AhaSpec, AhaUsers, Behaviour, aha_signals, aha_users, analyze_aha
+from liuliang.signals.forecast import BacktestResult, EbbForecast, EbbSpec, backtest, ebb_forecast
 from liuliang.signals.intents import (
     IntentClassifier,
     IntentEvaluation,
@@ -9,19 +11,28 @@ from liuliang.signals.intents import (
     classify_intents,
     evaluate_intents,
 )
+from liuliang.signals.scorecard import Scorecard, VerdictRules, scorecard
 
 __all__ = [
     "AhaSignals",
     "AhaSpec",
     "AhaUsers",
+    "BacktestResult",
     "Behaviour",
+    "EbbForecast",
+    "EbbSpec",
     "IntentClassifier",
     "IntentEvaluation",
     "IntentLabels",
+    "Scorecard",
+    "VerdictRules",
     "aha_signals",
     "aha_users",
     "analyze_aha",
+    "backtest",
     "char_ngram_model",
     "classify_intents",
+    "ebb_forecast",
     "evaluate_intents",
+    "scorecard",
 ]
