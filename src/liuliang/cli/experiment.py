@@ -8,25 +8,13 @@ from typing import Annotated
 
 import typer
 
-from liuliang.causal.experiment import ExperimentSpec, run_experiment
+from liuliang.causal.experiment import HEADLINE, ExperimentSpec, run_experiment
 from liuliang.cli.common import WorkspaceOpt, open_workspace, out
 from liuliang.cli.info import existing_workspace
 from liuliang.cli.output import TableFormat, TableFormatOpt, emit
 
-COLUMNS = (
-    "segment",
-    "metric",
-    "variant",
-    "n",
-    "mean",
-    "difference",
-    "ci_lower",
-    "ci_upper",
-    "relative_lift",
-    "p_adjusted",
-    "chance_to_win",
-    "method",
-)
+#: The result's headline columns, with which test gave them (plain or CUPED) in place of the variance reduction.
+COLUMNS = (*(c for c in HEADLINE if c != "cuped_variance_reduction"), "method")
 
 
 def experiment(
