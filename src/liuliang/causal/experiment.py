@@ -228,17 +228,6 @@ STATS_SCHEMA = pa.schema(
 )
 
 
-def _resolve_end(ws: Workspace, data_end: dt.datetime | None) -> dt.datetime:
-    if data_end is None:
-        span = ws.event_span()
-        if span is None:
-            raise WorkspaceError("the workspace has no events yet; ingest events before reading an experiment")
-        data_end = span.last_ts
-    if data_end.tzinfo is not None:
-        data_end = data_end.astimezone(dt.UTC).replace(tzinfo=None)
-    return data_end
-
-
 def _members(ws: Workspace, spec: ExperimentSpec, data_end: dt.datetime) -> ir.Table:
     """``user_key, variant (null for users in several variants), a (assignment day), segment``."""
     if not ws.has_table(T.ASSIGNMENTS):
@@ -382,7 +371,7 @@ def experiment_stats(ws: Workspace, spec: ExperimentSpec, *, data_end: dt.dateti
     One row per (segment, variant, metric); ``variant`` is null for users assigned to several variants. With
     ``by`` set the table holds the segments only (the ``"all"`` row is their sum, added by the analysis).
     """
-    end = _resolve_end(ws, data_end)
+    end = ws.resolve_data_end(data_end, "reading an experiment")
     wide = ws.engine.to_arrow(experiment_stats_expr(ws, spec, end)).to_pylist()
     rows = []
     for r in sorted(wide, key=lambda r: (r["segment"], r["variant"] is None, r["variant"] or "")):
@@ -693,7 +682,7 @@ def run_experiment(ws: Workspace, spec: ExperimentSpec, *, data_end: dt.datetime
     >>> res = run_experiment(ws, ExperimentSpec("challenge7", metrics=("d7", "d30")))  # doctest: +SKIP
     >>> res.row("retention_d7", "treatment")["ci_lower"]  # doctest: +SKIP
     """
-    end = _resolve_end(ws, data_end)
+    end = ws.resolve_data_end(data_end, "reading an experiment")
     return analyze_experiment(experiment_stats(ws, spec, data_end=end), spec, data_end=end)
 
 

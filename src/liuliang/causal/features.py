@@ -49,7 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from liuliang.causal.experiment import ExperimentSpec, _count, _members, _resolve_end, _sum_if, _window
+from liuliang.causal.experiment import ExperimentSpec, _count, _members, _sum_if, _window
 from liuliang.errors import ModelInputError
 from liuliang.warehouse import Workspace, periods
 from liuliang.warehouse import tables as T
@@ -306,7 +306,7 @@ def experiment_features(
     >>> XLearner(control="control").fit(f.X(), f.treatment(), f.y())  # doctest: +SKIP
     """
     spec = spec or FeatureSpec()
-    end = _resolve_end(ws, data_end)
+    end = ws.resolve_data_end(data_end, "building uplift features")
     m = _members(ws, ExperimentSpec(experiment), end)
     m = m.filter(m.variant.notnull())
     return _run(ws, m, spec, end, f"experiment {experiment}")
@@ -320,7 +320,7 @@ def incentive_features(
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     if not kinds:
         raise ModelInputError("incentive_features: name at least one incentive kind")
-    end = _resolve_end(ws, data_end)
+    end = ws.resolve_data_end(data_end, "building uplift features")
     members = _incentive_members(ws, kinds, ibis.literal(end, "timestamp"))
     return _run(ws, members, spec, end, f"granted {', '.join(kinds)}")
 
@@ -338,7 +338,7 @@ def active_features(
     within = spec.lookback_days if active_within is None else active_within
     if isinstance(within, bool) or not isinstance(within, int) or within < 1:
         raise ModelInputError(f"active_features: active_within must be an integer >= 1; got {within!r}")
-    end = _resolve_end(ws, data_end)
+    end = ws.resolve_data_end(data_end, "building uplift features")
     end_day = periods.day_of_instant(end, ws.settings.tz)
     members = _active_members(ws, end_day, within, ibis.literal(end, "timestamp"))
     return _run(ws, members, spec, end, f"active in the {within} days before {periods.date_of_day(end_day)}")

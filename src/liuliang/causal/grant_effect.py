@@ -70,7 +70,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from liuliang.causal.balance import BalanceResult
-from liuliang.causal.experiment import _resolve_end
 from liuliang.causal.observational import OBSERVATIONAL_LABEL, AIPWEstimator, IPWEstimator, ObservationalEffect
 from liuliang.errors import ModelInputError, WorkspaceError
 from liuliang.warehouse import Workspace, periods
@@ -307,7 +306,7 @@ def grant_effect_table_expr(ws: Workspace, spec: GrantEffectSpec, data_end: dt.d
 def grant_effect_table(ws: Workspace, spec: GrantEffectSpec, *, data_end: dt.datetime | None = None) -> pa.Table:
     """The per-user table (:data:`TABLE_SCHEMA`, sorted by ``user_id``): every user with an anchor, with ``status``
     saying whether they enter the estimate (``"eligible"``) or why not."""
-    end = _resolve_end(ws, data_end)
+    end = ws.resolve_data_end(data_end, "estimating a grant's effect")
     raw = ws.engine.to_arrow(grant_effect_table_expr(ws, spec, end))
     return raw.select(TABLE_SCHEMA.names).cast(TABLE_SCHEMA).sort_by("user_id")
 
@@ -575,5 +574,5 @@ def run_grant_effect(
     (True, True)
     """
     spec = spec or GrantEffectSpec()
-    end = _resolve_end(ws, data_end)
+    end = ws.resolve_data_end(data_end, "estimating a grant's effect")
     return analyze_grant_effect(grant_effect_table(ws, spec, data_end=end), spec, data_end=end)

@@ -241,17 +241,6 @@ class AhaUsers:
         )
 
 
-def _resolve_end(ws: Workspace, data_end: dt.datetime | None) -> dt.datetime:
-    if data_end is None:
-        span = ws.event_span()
-        if span is None:
-            raise WorkspaceError("the workspace has no events yet; ingest events before looking for aha signals")
-        data_end = span.last_ts
-    if data_end.tzinfo is not None:
-        data_end = data_end.astimezone(dt.UTC).replace(tzinfo=None)
-    return data_end
-
-
 def _first_days(ws: Workspace, spec: AhaSpec, data_end: dt.datetime) -> tuple[ir.Table, ir.Table, int]:
     """(user_day up to ``data_end``, ``user_key, a`` of every user, the local day of ``data_end``)."""
     end_day = periods.day_of_instant(data_end, ws.settings.tz)
@@ -343,7 +332,7 @@ def aha_users(ws: Workspace, spec: AhaSpec | None = None, *, data_end: dt.dateti
     ``data_end`` is "now" (naive UTC, or aware); default: the last event's time.
     """
     spec = spec or AhaSpec()
-    end = _resolve_end(ws, data_end)
+    end = ws.resolve_data_end(data_end, "looking for aha signals")
     if not ws.has_table(T.USER_DAY_EVENT):
         raise WorkspaceError("aha signals read the user_day_event rollup; ingest events first")
     events = candidate_events(ws, spec, end)

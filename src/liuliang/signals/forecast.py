@@ -194,19 +194,10 @@ class EbbInputs:
         return slice(max(0, n - days), n)
 
 
-def _resolve_end(ws: Workspace, data_end: dt.datetime | None) -> dt.datetime:
-    if data_end is None:
-        span = ws.event_span()
-        if span is None:
-            raise WorkspaceError("the workspace has no events yet; ingest events before forecasting")
-        return span.last_ts
-    return data_end.astimezone(dt.UTC).replace(tzinfo=None) if data_end.tzinfo is not None else data_end
-
-
 def ebb_inputs(ws: Workspace, spec: EbbSpec | None = None, *, data_end: dt.datetime | None = None) -> EbbInputs:
     """Run the warehouse part: daily channel retention (first-time cohorts, ``on``) and DAU/WAU/MAU per channel."""
     spec = spec or EbbSpec()
-    end = _resolve_end(ws, data_end)
+    end = ws.resolve_data_end(data_end, "forecasting")
     span = ws.event_span()
     if span is None:
         raise WorkspaceError("the workspace has no events yet; ingest events before forecasting")

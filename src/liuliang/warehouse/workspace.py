@@ -225,6 +225,18 @@ class Workspace:
             self._prepared.move_to_end(key)
         return self.engine.run(prepared)
 
+    def resolve_data_end(self, data_end: dt.datetime | None, purpose: str) -> dt.datetime:
+        """ "Now" for a read: ``data_end`` as naive UTC, or the last event's time when it is None.
+
+        ``purpose`` completes the error for an empty workspace ("... before <purpose>").
+        """
+        if data_end is None:
+            span = self.event_span()
+            if span is None:
+                raise WorkspaceError(f"the workspace has no events yet; ingest events before {purpose}")
+            return span.last_ts
+        return data_end.astimezone(dt.UTC).replace(tzinfo=None) if data_end.tzinfo is not None else data_end
+
     def event_span(self) -> EventSpan | None:
         """The events' time span, read from the small ``ingests`` log rather than by scanning ``events``.
 
