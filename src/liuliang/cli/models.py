@@ -162,11 +162,7 @@ def resolve_data_end(ws: Workspace, text: str | None) -> dt.datetime | dt.date:
             raise typer.BadParameter(
                 f"expected YYYY-MM-DD or an ISO time, got {text!r}", param_hint="--data-end"
             ) from None
-    ud = ws.user_day()
-    last = ws.engine.to_arrow(ud.aggregate(m=ud.last_ts.max()))["m"][0].as_py()
-    if last is None:
-        raise LiuliangError("the workspace has no events yet (ingest some first)")
-    return last
+    return ws.resolve_data_end(None, "fitting a model")
 
 
 def _local_day(ws: Workspace, end: dt.datetime | dt.date) -> dt.date:

@@ -122,9 +122,8 @@ def _resolve(ws: Workspace, data_end: dt.datetime | dt.date) -> _Window:
         end = start.astimezone(dt.UTC).replace(tzinfo=None) - dt.timedelta(microseconds=1)
         return _Window(end, periods.day_number(data_end), True)
     end = to_naive_utc(data_end)
-    ud = ws.user_day()
-    hi = ws.engine.to_arrow(ud.aggregate(m=ud.last_ts.max()))["m"][0].as_py()
-    return _Window(end, local_day_of(end, ws.settings.tz), hi is None or end >= hi)
+    span = ws.event_span()  # from the ingests log, not a scan of the rollup
+    return _Window(end, local_day_of(end, ws.settings.tz), span is None or end >= span.last_ts)
 
 
 def _active_days(ws: Workspace, events: tuple[str, ...] | None, window: _Window, last_day: int) -> ir.Table:
