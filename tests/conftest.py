@@ -91,3 +91,21 @@ def ws(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
         workspace = request.getfixturevalue("spark_db")()
     yield workspace
     workspace.close()
+
+
+@pytest.fixture(scope="session")
+def small_world_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated festival world (3,000 users, 90 days, experiment on) ingested into a DuckDB file, built once
+    per run for the tests that only read (report views, dashboard, browser). Open it; do not write to it."""
+    from liuliang.simulate import WorldConfig, generate_world
+
+    base = tmp_path_factory.mktemp("small_world")
+    config = WorldConfig(n_users=3000, days=90, seed=3, courier_share=0.02)
+    generate_world(config, base / "world")
+    path = base / "ws.duckdb"
+    sources = {"events": "events", "users": "users.parquet", "incentives": "incentives.parquet"}
+    sources["assignments"] = "assignments.parquet"
+    with Workspace.open(path, tz=config.tz) as ws:
+        for table, name in sources.items():
+            ws.ingest(base / "world" / name, table=table)
+    return path

@@ -28,3 +28,13 @@ def test_doc_matches_contract() -> None:
     documented = documented_columns()
     in_code = {name: [(c.name, c.required) for c in contract.columns] for name, contract in CONTRACTS.items()}
     assert documented == in_code
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """DEVELOPERS.md: `.ci/run` runs exactly the README's test command, so the two cannot drift apart."""
+    root = DOC.parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    block = readme.split("# 2. install and run the tests", 1)[1].split("```", 1)[0]
+    command = next(line for line in block.splitlines()[1:] if line.strip()).strip()
+    ci_lines = [line.strip() for line in (root / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert command in ci_lines
