@@ -49,3 +49,28 @@ def test_errors(tmp_path, ws_path, capsys) -> None:
     assert code != 0 and "no workspace" in " ".join(stderr.replace("│", " ").split())  # however Rich wraps it
     code, _, stderr = run(["scorecard", "-w", str(ws_path), "--margin", "0"], capsys)
     assert code != 0 and "margin" in stderr
+    code, _, stderr = run(["scorecard", "-w", str(ws_path), "--take-rate", "1.5"], capsys)
+    assert code != 0 and "take_rate" in stderr
+    argv = ["scorecard", "-w", str(ws_path), "--revenue-basis", "revenue", "--take-rate", "0.1"]
+    code, _, stderr = run(argv, capsys)
+    assert code != 0 and "take_rate" in stderr
+
+
+def test_take_rate_and_revenue_basis(ws_path, capsys) -> None:
+    """--take-rate / --revenue-basis / --margin reach the library; the footer says what the revenue is."""
+    argv = ["scorecard", "-w", str(ws_path), "--by", "channel", "--take-rate", "0.05", "--margin", "0.8"]
+    code, stdout, err = run([*argv, "--format", "json"], capsys)
+    assert code == 0, err
+    got = json.loads(stdout)
+    with liuliang.Workspace.open(ws_path) as ws:
+        want = json.loads(json.dumps(scorecard(ws, by="channel", take_rate=0.05, margin=0.8).to_dict(), default=str))
+    assert got == want and got["spec"]["take_rate"] == 0.05 and got["spec"]["revenue_basis"] == "gmv"
+    assert any(r["ltv_cac"] is not None for r in got["rows"])
+    code, stdout, _ = run(argv, capsys)
+    flat = " ".join(stdout.split())
+    assert code == 0 and "revenue = GMV (order value); platform revenue = 5% take rate x GMV" in flat
+    code, stdout, _ = run(["scorecard", "-w", str(ws_path), "--by", "channel", "--format", "json"], capsys)
+    assert code == 0 and all(r["ltv_cac"] is None for r in json.loads(stdout)["rows"])  # GMV, no take rate
+    argv = ["scorecard", "-w", str(ws_path), "--by", "channel", "--revenue-basis", "revenue", "--format", "json"]
+    code, stdout, _ = run(argv, capsys)
+    assert code == 0 and json.loads(stdout)["spec"]["revenue_basis"] == "revenue"

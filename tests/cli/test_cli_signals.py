@@ -69,6 +69,31 @@ def test_signals_json_is_the_api_result(world, capsys) -> None:
     assert len(out.splitlines()) == 1 + res.table.num_rows
 
 
+def test_signals_sets(world, capsys) -> None:
+    """--sets 2 / --set-events reach the spec: the json is the API's, the table lists the ranked sets (k = all)."""
+    ws = world / "ws.duckdb"
+    argv = ["signals", "-w", str(ws), "--thresholds", "1,3", "--sets", "2", "--set-events", "4"]
+    code, out, err = run([*argv, "-f", "json"], capsys)
+    assert code == 0, err
+    expected, res = _api(ws, AhaSpec(thresholds=(1, 3), sets=2, set_events=4))
+    data = json.loads(out)
+    assert data == expected and data["spec"]["sets"] == 2
+    set_rows = [r for r in data["rows"] if r["kind"] == "set"]
+    assert len(set_rows) == 6 and all(r["size"] == 2 and " + " in r["event"] for r in set_rows)  # C(4, 2)
+    ranked_sets = [r for r in res.ranked().to_pylist() if r["kind"] == "set"]
+    assert ranked_sets  # the table below has something to show
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "feature sets: what the rest of the set adds to its best member" in out
+    lines = [line.split() for line in out.splitlines()]
+    for r in res.ranked().to_pylist():  # every ranked row, sets (k = all) among the events, narrow terminal or not
+        k = "all" if r["kind"] == "set" else str(r["threshold"])
+        row = [x for x in lines if x[:1] == [str(r["rank"])] and k in x and f"{100 * r['coverage']:.1f}%" in x]
+        assert row and r["event"].split(" + ")[0].startswith(row[0][1][:4]), (r, out)
+    code, _, err = run(["signals", "-w", str(ws), "--sets", "4"], capsys)
+    assert code == 2 and "sets" in err and "Traceback" not in err
+
+
 def _naive_intents(world: Path, by: str, end: dt.datetime | None = None) -> dict[dt.date, dict[str, float]]:
     """Per local period start: messages by label, active users, task per active user — from the Parquet files."""
     ev = pads.dataset(world / "world" / "events").to_table(columns=["user_id", "ts", "text"])

@@ -7,6 +7,7 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from itertools import combinations
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,10 +31,14 @@ def reference_users(
     thresholds: Sequence[int],
     criterion: str,
     data_end: dt.datetime,
+    sets: int = 0,
+    set_events: int = 6,
 ) -> tuple[dict[str, dict[str, Any]], int, list[str]]:
     """(observed users' rows by user_id, users with a first day, candidate events ordered as liuliang orders them).
 
     ``rows``: dicts with ``user_id``, ``ts`` (naive UTC) and ``event``. Events after ``data_end`` do not exist yet.
+    Feature sets (``sets`` >= 2): every 2- (.. ``sets``-) combination of the first ``set_events`` events, column
+    ``set:a + b``: 1 when the user has each of them at least once in the early window, from the raw rows.
     """
     end_day = local_day(data_end, tz)
     active: dict[str, set[int]] = defaultdict(set)
@@ -55,6 +60,12 @@ def reference_users(
         for e in by_event:
             doers[e].add(u)
     events = sorted(doers, key=lambda e: (-len(doers[e]), e))
+    top = events[:set_events]
+    combos = [c for r in range(2, sets + 1) for c in combinations(top, r)]
+    seen: dict[str, set[str]] = defaultdict(set)  # user -> names seen in the early window, straight from the rows
+    for u, day, event in per_day_event:
+        if u in observed and 0 <= day - first[u] < days:
+            seen[u].add(event)
     out: dict[str, dict[str, Any]] = {}
     for u in observed:
         a = first[u]
@@ -70,6 +81,8 @@ def reference_users(
             row[f"count:{e}"] = counts[u].get(e, 0)
             for k in thresholds:
                 row[f"{e}>={k}"] = int(counts[u].get(e, 0) >= k)
+        for c in combos:
+            row["set:" + " + ".join(c)] = int(all(e in seen[u] for e in c))
         out[u] = row
     return out, len(first), events
 
@@ -111,8 +124,13 @@ def planted_log(seed: int = 7, n_users: int = 2000) -> tuple[pa.Table, pa.Table,
     retention; ``browse`` fires on each early active day with probability 0.6, so given the number of early active
     days it says nothing more (a marker); ``ask`` comes from an independent habit that itself adds
     :data:`PLANTED_ASK` to day-30 retention (a cause); ``app_open`` opens every active day (activity itself).
-    One in ten users arrives after day 14 and is not yet observed on day 30."""
+    ``share`` fires on each early active day with probability 0.4, like ``browse`` a marker, so the feature set
+    ``{browse, share}`` is a *confounded set*: users seen on more days have more chances to do both, its raw
+    difference is large, and given early activity it says nothing. ``share`` draws from its own generator, so the
+    other events are those of the log without it. One in ten users arrives after day 14 and is not yet observed on
+    day 30."""
     rng = np.random.default_rng(seed)
+    rng_share = np.random.default_rng(seed + 10_000)
     uid, ts, ev = [], [], []
     channel = rng.choice(["organic", "red_packet"], size=n_users)
     engaged = rng.random(n_users) < np.where(channel == "organic", 0.6, 0.3)
@@ -139,6 +157,8 @@ def planted_log(seed: int = 7, n_users: int = 2000) -> tuple[pa.Table, pa.Table,
                     emit(a + off, "browse", 60)
                 if habit[i] and rng.random() < 0.8:
                     emit(a + off, "ask", 120)
+                if rng_share.random() < 0.4:
+                    emit(a + off, "share", 180)
             elif off == 30:
                 if retain[i]:
                     emit(a + off, "app_open")

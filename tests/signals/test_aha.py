@@ -20,7 +20,7 @@ from scipy import stats
 
 import liuliang
 from liuliang.errors import ModelInputError
-from liuliang.signals import AhaSpec, aha_signals, aha_users, analyze_aha
+from liuliang.signals import AhaSpec, AhaUsers, Behaviour, aha_signals, aha_users, analyze_aha
 from liuliang.signals.aha import stratified_difference
 
 Z95 = float(stats.norm.ppf(0.975))
@@ -129,6 +129,34 @@ def test_fixed_log_statistics_by_hand(duck_ws) -> None:
     assert list(_as_reference(late)) == ["u3"]
 
 
+def test_fixed_log_feature_sets_by_hand(duck_ws) -> None:
+    """Events ordered ask, browse, open. u1: ask x2 + browse; u2: open + ask (its second ask is outside the window);
+    u3: browse only. So only u1 used ask + browse, only u2 ask + open, nobody browse + open or all three."""
+    duck_ws.ingest(_events(FIXED))
+    users = aha_users(duck_ws, replace(FIXED_SPEC, sets=3), data_end=FIXED_END)
+    sets = [b for b in users.behaviours if b.kind == "set"]
+    assert [b.features for b in sets] == [
+        ("ask", "browse"),
+        ("ask", "open"),
+        ("browse", "open"),
+        ("ask", "browse", "open"),
+    ]
+    got = {u: {k: v for k, v in r.items() if k.startswith("set:")} for u, r in _as_reference(users).items()}
+    assert got == {
+        "u1": {"set:ask + browse": 1, "set:ask + open": 0, "set:browse + open": 0, "set:ask + browse + open": 0},
+        "u2": {"set:ask + browse": 0, "set:ask + open": 1, "set:browse + open": 0, "set:ask + browse + open": 0},
+        "u3": {"set:ask + browse": 0, "set:ask + open": 0, "set:browse + open": 0, "set:ask + browse + open": 0},
+    }
+    res = analyze_aha(users)
+    r = res.row(("ask", "browse"))
+    assert (r["kind"], r["size"], r["threshold"], r["behaviour"], r["n_with"]) == ("set", 2, 1, "set:ask + browse", 1)
+    assert res.row("ask", 1)["kind"] == "event"
+    assert sets[0].describe() == "used ask + browse in the first 3 days"
+    # set_events caps the candidates: the first two events only -> one pair, no triple
+    two = aha_users(duck_ws, replace(FIXED_SPEC, sets=3, set_events=2), data_end=FIXED_END)
+    assert [b.features for b in two.behaviours if b.features] == [("ask", "browse")]
+
+
 # -- the warehouse part: random logs against the reference (DuckDB) ---------------------------------------------------
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
@@ -139,8 +167,11 @@ def test_fixed_log_statistics_by_hand(duck_ws) -> None:
     thresholds=st.sets(st.integers(1, 4), min_size=1, max_size=3),
     criterion=st.sampled_from(["on", "on_or_after"]),
     end_hours=st.integers(0, 14 * 24),
+    sets=st.sampled_from([0, 2, 3]),
+    set_events=st.integers(2, 4),
 )
-def test_random_logs_match_reference(seed, n, days, extra, thresholds, criterion, end_hours) -> None:
+def test_random_logs_match_reference(seed, n, days, extra, thresholds, criterion, end_hours, sets, set_events) -> None:
+    """Counts, thresholds and feature-set flags ("used every event of S") against the per-user Python reference."""
     rng = random.Random(seed)
     start = dt.datetime(2024, 3, 1)
     names = ("app_open", "ask", "order", "帮我订")
@@ -154,7 +185,14 @@ def test_random_logs_match_reference(seed, n, days, extra, thresholds, criterion
     ]
     channels = {f"u{i:02d}": rng.choice(["a", "b"]) for i in range(0, 40, 3)}
     data_end = start + dt.timedelta(hours=end_hours)
-    spec = AhaSpec(days=days, horizon=days + extra, thresholds=tuple(sorted(thresholds)), criterion=criterion)
+    spec = AhaSpec(
+        days=days,
+        horizon=days + extra,
+        thresholds=tuple(sorted(thresholds)),
+        criterion=criterion,
+        sets=sets,
+        set_events=set_events,
+    )
     ws = liuliang.Workspace.open(":memory:", tz=TZ)
     try:
         ws.ingest(_events([(r["user_id"], r["ts"], r["event"]) for r in rows]))
@@ -171,8 +209,12 @@ def test_random_logs_match_reference(seed, n, days, extra, thresholds, criterion
         thresholds=spec.thresholds,
         criterion=criterion,
         data_end=data_end,
+        sets=sets,
+        set_events=set_events,
     )
     assert users.events == tuple(events)
+    n_sets = sum(math.comb(min(set_events, len(events)), r) for r in range(2, sets + 1))
+    assert sum(b.kind == "set" for b in users.behaviours) == n_sets
     assert users.n_users == n_users
     assert users.n_unobserved == n_users - len(expected)
     assert _as_reference(users) == expected
@@ -271,6 +313,84 @@ def test_planted_cause_ranks_above_marker(planted) -> None:
     assert any("browse" in f and "not distinguishable from no effect" in f for f in res.findings)
 
 
+@pytest.fixture(scope="module")
+def planted_sets(planted):
+    ws, _, end = planted
+    return aha_users(ws, AhaSpec(sets=3), data_end=end)
+
+
+def test_planted_confounded_set_is_not_a_discovery(planted_sets) -> None:
+    """browse and share both fire on each early active day at random: users seen on more days have both more often
+    and stay more (engagement), so browse + share has a large, 'significant' raw difference that only measures
+    activity. Within channel x early active days it has none: not a discovery (interval covers 0, q > 0.05), and no
+    finding. The sets with ask are ranked high, but they add nothing to ask itself, so none gets a finding."""
+    users = planted_sets
+    res = analyze_aha(users)
+    conf = res.row(("browse", "share"))
+    assert conf["difference"] > 0.1 and conf["ci_lower"] > 0.05, conf  # naive: a discovery
+    assert conf["adjusted_ci_lower"] <= 0 <= conf["adjusted_ci_upper"] and conf["q_value"] > 0.05, conf
+    assert conf["rank"] is not None and conf["status"] == "ok"
+    assert not any("browse + share" in f for f in res.findings)
+    # sets and single events are ranked (and BH-adjusted) in one list
+    ranked = res.ranked().to_pylist()
+    assert {r["kind"] for r in ranked} == {"event", "set"}
+    assert [r["rank"] for r in ranked] == list(range(1, len(ranked) + 1))
+    assert all(math.isfinite(r["q_value"]) for r in ranked)
+    ask_sets = [r for r in ranked if r["kind"] == "set" and "ask" in r["event"]]
+    assert ask_sets and all(r["best_member"] == "ask" for r in ask_sets)
+    for r in ask_sets:  # inherits ask's planted effect, adds nothing beyond it
+        assert r["adjusted_ci_lower"] <= PLANTED_ASK <= r["adjusted_ci_upper"], r
+        assert r["beyond_member_ci_lower"] <= 0 <= r["beyond_member_ci_upper"] and r["beyond_member_q"] > 0.05, r
+    assert not any(f.startswith("used ") for f in res.findings)
+    assert res.findings[0].startswith("1+ ask event")
+    # app_open is done on every active day: app_open + X is X renamed (and a triple with it, a pair renamed)
+    assert res.row(("app_open", "ask"))["status"] == "same users as ask>=1"
+    assert res.row(("app_open", "browse", "share"))["status"] == "same users as browse + share"
+    assert res.row(("app_open", "ask"))["rank"] is None
+
+
+def test_planted_set_flags_follow_the_counts(planted_sets) -> None:
+    """The warehouse's set flags are the product of the per-event presence it reports (the random-log test checks
+    both against raw events)."""
+    rows = planted_sets.to_arrow().to_pylist()
+    sets = [b for b in planted_sets.behaviours if b.features]
+    assert len(sets) == math.comb(4, 2) + math.comb(4, 3)  # four candidate events, all within set_events=6
+    for b in sets:
+        want = [int(all(r[f"count:{e}"] >= 1 for e in b.features)) for r in rows]
+        assert [r[b.column] for r in rows] == want, b
+
+
+def test_a_planted_synergy_is_found_beyond_its_members() -> None:
+    """Per-user rows built directly: a and b each used by half the users at random, D30 = 10% + 30 pts only for
+    users with both. The set is the top finding, worded as a set, with its gain beyond the best member."""
+    rng = np.random.default_rng(5)
+    n = 4000
+    a, b = rng.random(n) < 0.5, rng.random(n) < 0.5
+    y = rng.random(n) < 0.1 + 0.3 * (a & b)
+    table = pa.table(
+        {
+            "user_id": [f"u{i:05d}" for i in range(n)],
+            "first_day": np.zeros(n, dtype=np.int64),
+            "channel": ["organic"] * n,
+            "early_active_days": rng.integers(1, 8, n),
+            "retained": y.astype(np.int8),
+            "count:a": a.astype(np.int64),
+            "count:b": b.astype(np.int64),
+            "a>=1": a.astype(np.int8),
+            "b>=1": b.astype(np.int8),
+            "set:a + b": (a & b).astype(np.int8),
+        }
+    )
+    spec = AhaSpec(thresholds=(1,), sets=2)
+    behaviours = (Behaviour("a", 1, 7), Behaviour("b", 1, 7), Behaviour.feature_set(("a", "b"), 7))
+    res = analyze_aha(AhaUsers(table, behaviours, ("a", "b"), n, 0, spec, dt.datetime(2024, 5, 1)))
+    r = res.row(("a", "b"))
+    assert r["rank"] == 1 and 0.25 < r["adjusted"] < 0.35
+    assert r["best_member"] in ("a", "b") and r["beyond_member_ci_lower"] > 0.15 and r["beyond_member_q"] < 0.001
+    assert res.findings[0].startswith("used a + b in the first 7 days -> D30 ")
+    assert f"pts beyond {r['best_member']} alone)" in res.findings[0]
+
+
 def test_planted_counts_and_unobserved_match_reference(planted) -> None:
     _, users, end = planted
     events, users_table, _ = planted_log()
@@ -351,8 +471,8 @@ def test_result_conversions(planted) -> None:
     d = res.to_dict()
     json.dumps(d, allow_nan=False)  # NaN rates (no users without app_open>=1) become null
     assert d["data_end"] == end.isoformat() and d["n_unobserved"] == users.n_unobserved
-    assert len(d["rows"]) == res.to_arrow().num_rows == 15
-    assert res.to_pandas().shape[0] == 15
+    assert len(d["rows"]) == res.to_arrow().num_rows == 20  # 4 events x 5 thresholds
+    assert res.to_pandas().shape[0] == 20
     html = res._repr_html_()
     assert "ask" in html and "not yet observed" in html
     assert "ranked=" in repr(res)
@@ -403,6 +523,9 @@ def test_festival_world_ask_ranks_high(tmp_path) -> None:
         {"rank_by": "p"},
         {"min_overlap": 1.5},
         {"top": -1},
+        {"sets": 1},
+        {"sets": 4},
+        {"set_events": 1},
     ],
 )
 def test_spec_rejects(kwargs) -> None:

@@ -15,7 +15,7 @@ import liuliang
 from liuliang.metrics import CacSpec, CostPerRetainedSpec, RevenueSpec, cac, cohort_revenue, cost_per_retained
 from liuliang.metrics.revenue import MoneySpecError
 from liuliang.models.curves import RetentionCurveFitter
-from liuliang.signals.scorecard import SCORECARD_SCHEMA, VerdictRules, scorecard
+from liuliang.signals.scorecard import DEMO_TAKE_RATE, SCORECARD_SCHEMA, VerdictRules, scorecard
 from liuliang.simulate import WorldConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
@@ -51,9 +51,8 @@ END = at(70)
 HAND = {"habit_min_age": 10, "habit_window": 5, "data_end": END}
 
 
-@pytest.fixture(scope="module")
-def hand_ws():
-    ws = liuliang.Workspace.open(":memory:", tz="UTC")
+def ingest_hand(ws, incentives=INCENTIVES) -> None:
+    """EVENTS, USERS and ``incentives`` into ``ws`` (tz UTC)."""
     ws.ingest(
         pa.table(
             {
@@ -79,14 +78,20 @@ def hand_ws():
     ws.ingest(
         pa.table(
             {
-                "user_id": [i[0] for i in INCENTIVES],
-                "ts": pa.array([at(i[1], 1) for i in INCENTIVES], pa.timestamp("us")),
-                "kind": [i[2] for i in INCENTIVES],
-                "cost": pa.array([i[3] for i in INCENTIVES], pa.float64()),
+                "user_id": [i[0] for i in incentives],
+                "ts": pa.array([at(i[1], 1) for i in incentives], pa.timestamp("us")),
+                "kind": [i[2] for i in incentives],
+                "cost": pa.array([i[3] for i in incentives], pa.float64()),
             }
         ),
         table="incentives",
     )
+
+
+@pytest.fixture(scope="module")
+def hand_ws():
+    ws = liuliang.Workspace.open(":memory:", tz="UTC")
+    ingest_hand(ws)
     yield ws
     ws.close()
 
@@ -162,7 +167,16 @@ def test_columns_by_hand(hand_ws) -> None:
 
 
 def test_curve_points_and_ltv_by_hand(hand_ws) -> None:
-    res = scorecard(hand_ws, by=("campaign", "kind"), margin=0.2, ltv_months=2, rules=VerdictRules(min_users=1), **HAND)
+    """LTV = margin x take rate x GMV per active day x E: here 0.5 x 0.2 of the amounts."""
+    res = scorecard(
+        hand_ws,
+        by=("campaign", "kind"),
+        margin=0.5,
+        take_rate=0.2,
+        ltv_months=2,
+        rules=VerdictRules(min_users=1),
+        **HAND,
+    )
     fitted = 0
     for seg in EXPECTED:
         ages, obs, ret = naive_points(seg)
@@ -179,10 +193,48 @@ def test_curve_points_and_ltv_by_hand(hand_ws) -> None:
         fitted += 1
         e = 1 + ref.predict(np.arange(1, 60)).sum()
         assert row["expected_active_days"] == pytest.approx(e, rel=1e-9)
-        assert row["projected_ltv"] == pytest.approx(0.2 * EXPECTED[seg]["arpdau"] * e, rel=1e-9)
+        assert row["projected_ltv"] == pytest.approx(0.5 * 0.2 * EXPECTED[seg]["arpdau"] * e, rel=1e-9)
+        assert row["platform_revenue"] == pytest.approx(0.2 * EXPECTED[seg]["revenue"], rel=1e-12)
         if row["cac"]:
             assert row["ltv_cac"] == pytest.approx(row["projected_ltv"] / row["cac"], rel=1e-12)
     assert fitted >= 1
+
+
+def test_revenue_basis_and_take_rate(hand_ws) -> None:
+    """Amounts are GMV by default: no take rate, no LTV (never GMV against CAC); 'revenue' takes them as they are,
+    and a take rate scales LTV, LTV/CAC and platform revenue exactly."""
+    kw = {"by": "campaign", "ltv_months": 2, "rules": VerdictRules(min_users=1), **HAND}
+    gmv = scorecard(hand_ws, **kw)
+    as_is = scorecard(hand_ws, revenue_basis="revenue", **kw)
+    taken = scorecard(hand_ws, take_rate=0.05, margin=0.6, **kw)
+    assert (gmv.spec.revenue_basis, gmv.spec.take_rate, as_is.spec.take) == ("gmv", None, 1.0)
+    fitted = 0
+    for seg in gmv.segments():
+        g, r, t = gmv.row(seg), as_is.row(seg), taken.row(seg)
+        assert g["projected_ltv"] is None and g["ltv_cac"] is None and g["platform_revenue"] is None
+        assert g["revenue"] == r["revenue"] == t["revenue"] and g["arpdau"] == r["arpdau"]  # amounts as logged
+        assert g["expected_active_days"] == r["expected_active_days"]  # the curve does not depend on money
+        assert r["platform_revenue"] == r["revenue"]
+        assert t["platform_revenue"] == pytest.approx(0.05 * r["revenue"], rel=1e-12)
+        if r["projected_ltv"] is not None:
+            fitted += 1
+            assert r["projected_ltv"] == pytest.approx(r["arpdau"] * r["expected_active_days"], rel=1e-12)
+            assert t["projected_ltv"] == pytest.approx(0.6 * 0.05 * r["projected_ltv"], rel=1e-12)
+            if r["ltv_cac"] is not None:
+                assert t["ltv_cac"] == pytest.approx(0.03 * r["ltv_cac"], rel=1e-12)
+    assert fitted >= 1
+    assert "no take rate set" in gmv.spec.describe_revenue() and "5% take rate" in taken.spec.describe_revenue()
+    assert gmv.to_dict()["spec"]["revenue_basis"] == "gmv" and taken.to_dict()["spec"]["take_rate"] == 0.05
+    for bad in (
+        {"take_rate": 0},
+        {"take_rate": 1.5},
+        {"take_rate": True},
+        {"revenue_basis": "profit"},
+        {"revenue_basis": "revenue", "take_rate": 0.1},
+    ):
+        with pytest.raises(MoneySpecError, match=r"take_rate|revenue_basis"):
+            scorecard(hand_ws, **bad)  # type: ignore[arg-type]
+    assert 0 < DEMO_TAKE_RATE <= 0.1
 
 
 def test_verdict_rules(hand_ws) -> None:
@@ -230,6 +282,32 @@ def test_conversions_and_spec_errors(hand_ws) -> None:
             scorecard(hand_ws, **bad)  # type: ignore[arg-type]
 
 
+# -- Spark: the same card, cell by cell ------------------------------------------------------------------------------
+@pytest.mark.spark
+def test_spark_matches_duckdb(spark_db) -> None:
+    """The hand data plus a second kind for b (so one kind label is a sorted ``group_concat`` of two), on DuckDB and
+    on Spark: every cell of the card and of the curve points agrees (floats to 1e-9, strings exactly)."""
+    incentives = [*INCENTIVES, ("b", 0, "free_order", 1.0)]
+    kw = {"by": ("campaign", "kind"), "take_rate": 0.1, "ltv_months": 2, "rules": VerdictRules(min_users=1), **HAND}
+    duck = liuliang.Workspace.open(":memory:", tz="UTC")
+    spark = spark_db(tz="UTC")
+    try:
+        ingest_hand(duck, incentives)
+        ingest_hand(spark, incentives)
+        want, got = scorecard(duck, **kw), scorecard(spark, **kw)
+    finally:
+        duck.close()
+        spark.close()
+    assert "x / free_order+red_packet" in want.segments()  # the two-kind label, kinds in sorted order
+    assert got.data_end == want.data_end and got.table.schema == want.table.schema
+    assert got.segments() == want.segments()
+    for a, b in ((want.table, got.table), (want.curve_points, got.curve_points)):
+        assert a.num_rows == b.num_rows
+        for name in a.column_names:
+            for x, y in zip(a[name].to_pylist(), b[name].to_pylist(), strict=True):
+                assert (x == pytest.approx(y, rel=1e-9, abs=1e-12)) if isinstance(x, float) else x == y, (name, x, y)
+
+
 # -- a generated world ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def world_ws(tmp_path_factory):
@@ -269,8 +347,9 @@ def test_world_reuses_money_metrics(world_ws) -> None:
 
 def test_world_verdict_ranks_habits_above_hunters(world_ws) -> None:
     """organic is planted habit-heavy (20% hunters, 36% habitual); red_packet and social_share hunter-heavy
-    (72% and 88% hunters). The campaign x kind card must say so, and rank them in that order."""
-    res = scorecard(world_ws)
+    (72% and 88% hunters). The campaign x kind card must say so, and rank them in that order. At the demo's take
+    rate (amounts are GMV) LTV/CAC is finite and in a plausible range, not the hundreds GMV would give."""
+    res = scorecard(world_ws, take_rate=DEMO_TAKE_RATE)
     organic = res.row("organic / (none)")
     packets = res.row("cny2026_red_packet / red_packet")
     share = res.row("cny2026_share / red_packet")
@@ -281,3 +360,4 @@ def test_world_verdict_ranks_habits_above_hunters(world_ws) -> None:
     assert organic["expected_active_days"] > packets["expected_active_days"]
     users = [r["users"] for r in res.table.to_pylist() if r["segment"] != "all"]
     assert sum(users) == res.row("all")["users"] == 4000
+    assert organic["ltv_cac"] > packets["ltv_cac"] > 0 and res.row("all")["ltv_cac"] < 10

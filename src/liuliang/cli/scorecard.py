@@ -21,6 +21,11 @@ from liuliang.cli.output import TableFormat, TableFormatOpt, emit
 from liuliang.signals.scorecard import Scorecard, scorecard
 
 
+class RevenueBasis(StrEnum):
+    gmv = "gmv"
+    revenue = "revenue"
+
+
 class By(StrEnum):
     campaign_kind = "campaign,kind"
     campaign = "campaign"
@@ -69,9 +74,10 @@ def print_scorecard(
     out.print(
         f"cost = acquisition + incentives in the first {s.incentive_window_days} days; D7/D30 = first-time cohorts "
         f"active on day N; habit = share of users acquired >= {s.habit_min_age} days ago active in the last "
-        f"{s.habit_window} days; LTV = margin {s.margin:g} x revenue per active day x expected active days in "
-        f"{s.ltv_months} months (retention curve). Verdict: habits when D30 >= {100 * s.rules.habit_d30:.0f}% and "
-        f"habit >= {100 * s.rules.habit_share:.0f}% (at least {s.rules.min_users} users observed).",
+        f"{s.habit_window} days; {s.describe_revenue()}; LTV = margin {s.margin:g} x platform revenue per active "
+        f"day x expected active days in {s.ltv_months} months (retention curve). Verdict: habits when "
+        f"D30 >= {100 * s.rules.habit_d30:.0f}% and habit >= {100 * s.rules.habit_share:.0f}% "
+        f"(at least {s.rules.min_users} users observed).",
         style="dim",
         markup=False,
     )
@@ -82,7 +88,20 @@ def scorecard_command(
     by: Annotated[By, typer.Option("--by", help="Segments: campaign x incentive kind, or one dimension.")] = (
         By.campaign_kind
     ),
-    margin: Annotated[float, typer.Option("--margin", help="Share of revenue that is yours (take rate).")] = 1.0,
+    take_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--take-rate",
+            help="Your share of GMV (0-1], e.g. 0.05: needed for LTV when amounts are order values (GMV).",
+        ),
+    ] = None,
+    revenue_basis: Annotated[
+        RevenueBasis,
+        typer.Option("--revenue-basis", help="What the events' amount is: gmv (order value) or revenue (yours)."),
+    ] = RevenueBasis.gmv,
+    margin: Annotated[
+        float, typer.Option("--margin", help="Share of platform revenue left after serving costs (default 1).")
+    ] = 1.0,
     ltv_months: Annotated[int, typer.Option("--ltv-months", help="Horizon of the projected LTV, months.")] = 12,
     data_end: Annotated[
         str | None, typer.Option("--data-end", help="'Now' as an ISO time in UTC; default the last event.")
@@ -93,10 +112,18 @@ def scorecard_command(
 
     kind = the incentive kinds a user was given on or before their first active day (red_packet, free_order,
     points, ...), joined with '+'. csv lists every column; json also echoes the spec and the curve points.
+    Amounts are taken as GMV (order value) unless --revenue-basis revenue: LTV/CAC then needs --take-rate, your
+    share of GMV (LTV in GMV would overstate LTV/CAC by 1 / take rate).
     """
     with open_workspace(existing_workspace(workspace)) as ws:
         res = scorecard(
-            ws, by=tuple(by.value.split(",")), data_end=parse_data_end(data_end), margin=margin, ltv_months=ltv_months
+            ws,
+            by=tuple(by.value.split(",")),
+            data_end=parse_data_end(data_end),
+            margin=margin,
+            revenue_basis=revenue_basis.value,
+            take_rate=take_rate,
+            ltv_months=ltv_months,
         )
     if fmt is TableFormat.json:
         print_json(res.to_dict())

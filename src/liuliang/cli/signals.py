@@ -74,13 +74,16 @@ def _ci(lo: float | None, hi: float | None) -> str:
     return "-" if _pts(lo) == "-" or _pts(hi) == "-" else f"{_pts(lo)}..{_pts(hi)}"
 
 
-def _grid(title: str, headers: list[str], rows: list[list[str]], left: tuple[int, ...] = ()) -> None:
+def _grid(
+    title: str, headers: list[str], rows: list[list[str]], left: tuple[int, ...] = (), fold: tuple[int, ...] = ()
+) -> None:
     """A Rich table of preformatted cells that never wraps a number (``emit`` shrinks numeric columns to fit
-    narrow terminals, which hides them when a table has this many columns); a last text column may fold."""
+    narrow terminals, which hides them when a table has this many columns); a last text column may fold, and so
+    may the text columns in ``fold`` (feature-set labels such as ``redeem_red_packet + order`` are long)."""
     grid = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for i, h in enumerate(headers):
-        fold = i == len(headers) - 1 and i in left
-        grid.add_column(h, justify="left" if i in left else "right", no_wrap=not fold, overflow="fold")
+        fold_it = (i == len(headers) - 1 and i in left) or i in fold
+        grid.add_column(h, justify="left" if i in left else "right", no_wrap=not fold_it, overflow="fold")
     for r in rows:
         grid.add_row(*(Text(c) for c in r))  # event names are data, not Rich markup
     out.print(grid)
@@ -91,11 +94,12 @@ def signals_display(res: AhaSignals) -> tuple[list[str], list[list[str]]]:
     rows = sorted((r for r in res.table.to_pylist() if r["rank"] is not None), key=lambda r: r["rank"])
     level = f"{100 * (1 - res.spec.alpha):.0f}% CI"
     headers = ["#", "event", "k", "coverage", f"D{res.spec.horizon} with", "without", "raw", "adjusted", level]
-    cells = [
-        [
+    cells = []
+    for r in rows:
+        line = [
             str(r["rank"]),
             r["event"],
-            str(r["threshold"]),
+            "all" if r["kind"] == "set" else str(r["threshold"]),
             _pct(r["coverage"]),
             _pct(r["rate_with"]),
             _pct(r["rate_without"]),
@@ -103,9 +107,33 @@ def signals_display(res: AhaSignals) -> tuple[list[str], list[list[str]]]:
             _pts(r["adjusted"]),
             _ci(r["adjusted_ci_lower"], r["adjusted_ci_upper"]),
         ]
+        cells.append(line)
+    return headers, cells
+
+
+def sets_display(res: AhaSignals) -> tuple[list[str], list[list[str]]]:
+    """The ranked feature sets against their best member: what the rest of the set adds (adjusted, q-value)."""
+    rows = sorted((r for r in res.table.to_pylist() if r["rank"] is not None and r["kind"] == "set"), key=_rank)
+    level = f"{100 * (1 - res.spec.alpha):.0f}% CI"
+    headers = ["#", "set", "best member", "beyond", level, "q"]
+    cells = [
+        [
+            str(r["rank"]),
+            r["event"],
+            r["best_member"] or "-",
+            _pts(r["beyond_member"]),
+            _ci(r["beyond_member_ci_lower"], r["beyond_member_ci_upper"]),
+            "-"
+            if r["beyond_member_q"] is None or not math.isfinite(r["beyond_member_q"])
+            else f"{r['beyond_member_q']:.3f}",
+        ]
         for r in rows
     ]
     return headers, cells
+
+
+def _rank(r: dict[str, Any]) -> int:
+    return r["rank"]
 
 
 def unranked_display(res: AhaSignals) -> tuple[list[str], list[list[str]]]:
@@ -115,7 +143,7 @@ def unranked_display(res: AhaSignals) -> tuple[list[str], list[list[str]]]:
     cells = [
         [
             r["event"],
-            str(r["threshold"]),
+            "all" if r["kind"] == "set" else str(r["threshold"]),
             _pct(r["coverage"]),
             _pct(r["rate_with"]),
             _pct(r["rate_without"]),
@@ -141,6 +169,16 @@ def signals(
         str | None,
         typer.Option("--events", help="Candidate events, comma-separated (default: the 20 most common early)."),
     ] = None,
+    sets: Annotated[
+        int,
+        typer.Option(
+            "--sets",
+            help="Also try feature sets 'used every event of S': 2 = pairs, 3 = pairs and triples (0: none).",
+        ),
+    ] = 0,
+    set_events: Annotated[
+        int, typer.Option("--set-events", help="Sets are built from this many most common early events.")
+    ] = 6,
     rank_by: Annotated[
         RankBy, typer.Option("--rank-by", help="adjusted effect, or its lower CI bound (large and well measured).")
     ] = RankBy.adjusted,
@@ -159,6 +197,9 @@ def signals(
     Compared on day --horizon retention: coverage, both rates, the raw difference (percentage points), and the
     difference adjusted for acquisition channel and early active days (post-stratified, with an interval).
     Users whose day N has not ended by --data-end are left out. Rankings are associations, not promises.
+    --sets 2 adds feature sets ("used search + ask in the first d days", k = all) from the --set-events most common
+    early events, ranked with the single events; a set is written as a finding only when it adds to its best
+    member (beyond best member: the adjusted difference among users who did that member).
     csv and json list every behaviour; json also has the one-line findings.
     """
     names = tuple(e.strip() for e in events.split(",") if e.strip()) if events else None
@@ -170,6 +211,8 @@ def signals(
         events=names or None,
         rank_by=rank_by.value,  # type: ignore[arg-type]
         top=top,
+        sets=sets,
+        set_events=set_events,
     )
     with open_workspace(existing_workspace(workspace)) as ws:
         res = aha_signals(ws, spec, data_end=parse_data_end(data_end))
@@ -186,13 +229,24 @@ def signals(
     )
     for line in res.findings or ("no behaviour could be ranked (see --all)",):
         out.print(f"- {line}", markup=False, highlight=False)
-    _grid(f"behaviours in the first {days} days, ranked by {rank_by.value}", *signals_display(res), left=(1,))
+    title = f"behaviours in the first {days} days, ranked by {rank_by.value}"
+    _grid(title, *signals_display(res), left=(1,), fold=(1,) if sets else ())
+    if sets:
+        _grid(
+            "feature sets: what the rest of the set adds to its best member", *sets_display(res), left=(1, 2), fold=(1,)
+        )
     if show_all:
-        _grid("not ranked", *unranked_display(res), left=(0, 6))
+        _grid("not ranked", *unranked_display(res), left=(0, 6), fold=(0,) if sets else ())
     out.print(
         "raw, adjusted: percentage points; adjusted: within users of the same channel and number of early active days.",
         style="dim",
     )
+    if sets:
+        out.print(
+            "sets (k = all): used every event listed. beyond: the set's adjusted difference among users who did its "
+            "best member (the strongest single event); a set is a finding only when this is above 0 (q <= alpha).",
+            style="dim",
+        )
 
 
 # -- intents ----------------------------------------------------------------------------------------------------------

@@ -15,6 +15,11 @@ zone, offsets count from a user's **first active day** ``a``, the first local da
 - **Behaviour** ``(E, k)``: at least ``k`` events named ``E`` on offsets ``0 .. d-1`` (from the ``user_day_event``
   rollup). Candidates: every event name in :attr:`AhaSpec.events` (default: the :attr:`AhaSpec.max_events` names
   done early by the most users) times every threshold in :attr:`AhaSpec.thresholds`.
+- **Feature set** ``S`` (only with :attr:`AhaSpec.sets` >= 2): *every* event named in ``S`` at least once on
+  offsets ``0 .. d-1`` ("used search + 帮我 task within 7 days"). Candidates: every set of 2 (and, with
+  ``sets=3``, 3) names among the first :attr:`AhaSpec.set_events` candidate events (default 6: the six names done
+  early by the most users -> 15 pairs, + 20 triples), so the search stays a few dozen contrasts, not thousands.
+  The flag is decided in the warehouse from the per-user early counts, like the single-event flags.
 - **Early activity**: active days on offsets ``0 .. d-1`` (``1 .. d``; from the ``user_day`` rollup).
 - **Channel**: ``users.channel`` (no row or no value: ``(none)``).
 - **Retained** (``criterion="on"``, the default): active on offset ``N`` exactly — the "day-N, on" retention of
@@ -41,8 +46,33 @@ Statistics (on the per-user rows pulled from the warehouse as Arrow, see :func:`
 - Behaviours whose coverage lies in ``[min_coverage, 1 - min_coverage]`` and whose overlap holds at least
   ``min_overlap`` of the users are *eligible* and ranked by the adjusted effect (largest first; or by its lower
   interval bound, ``rank_by="ci_lower"``); their adjusted p-values get a Benjamini–Hochberg ``q_value``, since
-  dozens of candidates are searched. The one-line findings take the best-ranked threshold of each event, ``top``
-  of them.
+  dozens of candidates are searched. Feature sets are ranked, and their q-values adjusted, together with the
+  single events: one search, one list. The one-line findings take the best-ranked threshold of each event (a
+  feature set is its own entry, written only when it adds to its best member, below), ``top`` of them.
+
+Feature sets and the adjustment. Using two features is itself a kind of "more activity": a user seen on six early
+days has six chances to touch both ``search`` and ``ask``, one seen once has one, so a set's raw difference is
+larger than its members' even when neither matters. The strata keep this honest because they hold the number of
+early *active days* fixed: a set is credited only with what it adds among users of the same channel who came back
+equally often. The tests plant such a confounded set (two events that fire at random on active days) and check
+that its large raw difference is not reported as a discovery. Two residuals remain, shown rather than hidden:
+
+1. Events per active day (intensity) are not a stratum, so a set of two markers of *heavy* use within a day can
+   keep a small positive effect.
+2. A set that contains a strong single event inherits its effect (``ask + browse`` is mostly ``ask``) and would
+   crowd the top of the list with copies of it. So each set also gets ``best_member`` (the member whose "at
+   least once" has the largest adjusted effect) and ``beyond_member``: the same adjusted difference among users
+   who did the best member only — set users against best-member-only users, within channel x early activity,
+   over strata with at least :data:`BEYOND_MIN_CELL` (5) users on each side (cells of 2 made it overconfident).
+   A set is ranked either way, but gets a one-line finding only when ``beyond_member > 0`` with a
+   Benjamini–Hochberg ``beyond_member_q <= alpha`` over the ranked sets (with a dozen sets, one unadjusted
+   "beyond" interval above 0 is expected by chance; the planted log showed one).
+
+A set held by exactly the users of a smaller behaviour (the dropped member is done by everyone who does the rest,
+e.g. ``app_open + ask`` when every active day opens the app) is that behaviour renamed: status ``same users as
+ask>=1``, not ranked; likewise a triple that is a pair renamed. Event variety (how many distinct events) is *not* a
+stratum on purpose: holding it fixed would compare set users only with users who used two other features,
+adjusting away the very behaviour being measured.
 
 Adjustment removes confounding by the *measured* channel and early activity only: a behaviour that marks an
 unmeasured kind of user (task users ask more, and task users stay) keeps its effect, and the finding is
@@ -52,8 +82,11 @@ associational ("users who ... stay"), not a promise that pushing the behaviour w
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
+import itertools
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -98,6 +131,9 @@ class AhaSpec:
     criterion : ``"on"`` (active on day N; default) or ``"on_or_after"``.
     events : candidate event names (None: the ``max_events`` names done early by the most observed users).
     max_events : how many event names to try when ``events`` is None.
+    sets : largest feature set to try: 0 (none, the default), 2 (pairs) or 3 (pairs and triples).
+    set_events : sets are built from the first ``set_events`` candidate events (the most common early ones, or
+        ``events`` in the order given): C(6, 2) = 15 pairs and C(6, 3) = 20 triples with the default 6.
     min_coverage : behaviours held by fewer than this share of users, or by more than ``1 - min_coverage``, are
         reported but not ranked (too few users on one side for a contrast).
     adjust : ``"stratified"`` (default) or ``"aipw"``.
@@ -119,6 +155,8 @@ class AhaSpec:
     criterion: Literal["on", "on_or_after"] = "on"
     events: tuple[str, ...] | None = None
     max_events: int = 20
+    sets: int = 0
+    set_events: int = 6
     min_coverage: float = 0.05
     adjust: Literal["stratified", "aipw"] = "stratified"
     activity_bins: tuple[int, ...] | None = None
@@ -141,6 +179,10 @@ class AhaSpec:
                 raise bad(name, "an integer >= 1")
         if not is_int(self.top, 0):
             raise bad("top", "an integer >= 0")
+        if not is_int(self.sets, 0) or self.sets not in (0, 2, 3):
+            raise bad("sets", "0 (no feature sets), 2 (pairs) or 3 (pairs and triples)")
+        if not is_int(self.set_events, 2):
+            raise bad("set_events", "an integer >= 2")
         if self.days > self.horizon:
             raise bad("days", f"<= horizon ({self.horizon}), so the early window ends before the retention day")
         ks = (self.thresholds,) if isinstance(self.thresholds, int) else tuple(self.thresholds)
@@ -173,21 +215,55 @@ class AhaSpec:
             raise bad("since", "a date")
 
 
+SET_JOIN = " + "
+#: Smallest group in a stratum for the ``beyond_member`` estimate. Among best-member users the "without the rest"
+#: side is small in every stratum; with cells of 2 users, 2 of 14 null "beyond" effects on 7 planted logs had
+#: p <= 0.015 (a 0/2 cell weighted by its stratum's size), with 5 none had p < 0.05.
+BEYOND_MIN_CELL = 5
+
+
 @dataclass(frozen=True)
 class Behaviour:
-    """One candidate: at least ``threshold`` events named ``event`` in the first ``days`` days (column ``column``)."""
+    """One candidate (per-user 0/1 column ``column``).
+
+    A single event (``features`` empty): at least ``threshold`` events named ``event`` in the first ``days`` days.
+    A feature set (``features`` = S, 2 or 3 names, see :meth:`feature_set`): every event of S at least once in the
+    first ``days`` days; ``event`` is then the label ``"search + ask"`` and ``threshold`` is 1.
+    """
 
     event: str
     threshold: int
     days: int
+    features: tuple[str, ...] = ()
+
+    @classmethod
+    def feature_set(cls, events: Sequence[str], days: int) -> Behaviour:
+        return cls(SET_JOIN.join(events), 1, days, tuple(events))
+
+    @property
+    def kind(self) -> str:
+        return "set" if self.features else "event"
+
+    @property
+    def size(self) -> int:
+        return len(self.features) or 1
 
     @property
     def column(self) -> str:
-        return f"{self.event}>={self.threshold}"
+        return f"set:{self.event}" if self.features else f"{self.event}>={self.threshold}"
 
     def describe(self) -> str:
+        if self.features:
+            return f"used {self.event} in the first {self.days} days"
         noun = "event" if self.threshold == 1 else "events"
         return f"{self.threshold}+ {self.event} {noun} in the first {self.days} days"
+
+
+def candidate_sets(events: Sequence[str], spec: AhaSpec) -> tuple[tuple[str, ...], ...]:
+    """The feature sets to try: every combination of 2 .. ``spec.sets`` names among the first ``spec.set_events``
+    of ``events`` (names within a set keep the candidate order, most common first)."""
+    top = tuple(events[: spec.set_events])
+    return tuple(c for r in range(2, spec.sets + 1) for c in itertools.combinations(top, r))
 
 
 # -- the warehouse part -----------------------------------------------------------------------------------------------
@@ -199,7 +275,7 @@ class AhaUsers:
     ----------
     table : ``user_id, first_day, channel, early_active_days, retained (0/1)``, then ``count:<event>`` (events of
         that name in the early window) per candidate event and one 0/1 column per behaviour
-        (:attr:`Behaviour.column`); sorted by user_id.
+        (:attr:`Behaviour.column`: ``<event>>=<k>``, then ``set:<a> + <b>`` for feature sets); sorted by user_id.
     behaviours : the candidates, in column order. events : the candidate event names.
     n_users, n_unobserved : users with a first active day (after ``since``) and those whose day N has not ended.
     spec, data_end : what was measured and the "now" used.
@@ -274,7 +350,8 @@ def candidate_events(ws: Workspace, spec: AhaSpec, data_end: dt.datetime) -> tup
 
 def aha_user_expr(ws: Workspace, spec: AhaSpec, events: Sequence[str], data_end: dt.datetime) -> ir.Table:
     """Build (not run) the per-user query for observed users; event and behaviour columns are positional
-    (``c<i>``, ``f<i>_<k>``) so that any event name is a safe SQL identifier; :func:`aha_users` renames them."""
+    (``c<i>``, ``f<i>_<k>``, ``s<j>`` for the j-th of :func:`candidate_sets`) so that any event name is a safe SQL
+    identifier; :func:`aha_users` renames them."""
     n, d = spec.horizon, spec.days
     ud, first, end_day = _first_days(ws, spec, data_end)
     observed = first.filter(first.a + n < end_day)
@@ -315,6 +392,10 @@ def aha_user_expr(ws: Workspace, spec: AhaSpec, events: Sequence[str], data_end:
     flags = {
         f"f{i}_{k}": (jj[f"c{i}"] >= k).cast("int8") for i in range(len(events)) for k in spec.thresholds
     }  # the behaviour held: decided in the warehouse, next to the counts it comes from
+    index = {e: i for i, e in enumerate(events)}
+    for j, s in enumerate(candidate_sets(events, spec)):  # "used every event of S": a product of presence flags
+        used = [jj[f"c{index[e]}"] >= 1 for e in s]
+        flags[f"s{j}"] = functools.reduce(operator.and_, used).cast("int8")
     return jj.select(
         "user_id",
         "first_day",
@@ -341,7 +422,9 @@ def aha_users(ws: Workspace, spec: AhaSpec | None = None, *, data_end: dt.dateti
         first.aggregate(users=first.count(), observed=(first.a + spec.horizon < end_day).cast("int64").sum())
     ).to_pylist()[0]
     raw = ws.engine.to_arrow(aha_user_expr(ws, spec, events, end))
+    sets = candidate_sets(events, spec)
     behaviours = tuple(Behaviour(e, k, spec.days) for e in events for k in spec.thresholds)
+    behaviours += tuple(Behaviour.feature_set(s, spec.days) for s in sets)
     cols: dict[str, Any] = {
         "user_id": raw["user_id"],
         "first_day": raw["first_day"].cast(pa.int64()),
@@ -354,6 +437,10 @@ def aha_users(ws: Workspace, spec: AhaSpec | None = None, *, data_end: dt.dateti
     for i, e in enumerate(events):
         for k in spec.thresholds:
             cols[Behaviour(e, k, spec.days).column] = raw[f"f{i}_{k}"].cast(pa.int8())
+    for j, s in enumerate(sets):
+        cols[Behaviour.feature_set(s, spec.days).column] = raw[f"s{j}"].cast(pa.int8())
+    if len(cols) != 5 + len(events) + len(behaviours):  # a dict keeps one of two equal names: fail, not overwrite
+        raise ModelInputError("aha: two columns share a name (event names with ' + ' or '>='?); pass AhaSpec.events")
     table = pa.table(cols).sort_by("user_id") if raw.num_rows else pa.table(cols)
     users = int(counts["users"] or 0)
     observed = int(counts["observed"] or 0)
@@ -414,12 +501,14 @@ def stratified_difference(y: Any, t: Any, strata: Any, *, alpha: float = 0.05, m
     )
 
 
-def _aipw(users: AhaUsers, y: np.ndarray, t: np.ndarray, strata: np.ndarray) -> StratifiedEffect:
+def _aipw(
+    users: AhaUsers, y: np.ndarray, t: np.ndarray, strata: np.ndarray, *, min_cell: int | None = None
+) -> StratifiedEffect:
     """AIPW on one-hot strata, over the same overlap strata as the stratified estimate: outside them the
     propensity is 0 or 1 (``browse >= 3`` is impossible with 2 active days), which no clipping repairs."""
     from liuliang.causal.observational import AIPWEstimator
 
-    min_cell = users.spec.min_cell
+    min_cell = users.spec.min_cell if min_cell is None else min_cell
     _, code = np.unique(strata, return_inverse=True)
     n1 = np.bincount(code, weights=t)
     n0 = np.bincount(code, weights=~t)
@@ -457,8 +546,57 @@ RESULT_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("rank", pa.int64()),
         ("finding", pa.string()),
+        ("kind", pa.string()),
+        ("size", pa.int64()),
+        ("best_member", pa.string()),
+        ("beyond_member", pa.float64()),
+        ("beyond_member_ci_lower", pa.float64()),
+        ("beyond_member_ci_upper", pa.float64()),
+        ("beyond_member_q", pa.float64()),
     ]
 )
+
+
+def _beyond_member(
+    b: Behaviour,
+    row: dict[str, Any],
+    t: np.ndarray,
+    y: np.ndarray,
+    strata: np.ndarray,
+    users: AhaUsers,
+    present: dict[str, np.ndarray],
+    adjust: Any,
+    member_effect: dict[str, float],
+) -> float:
+    """Fill a feature set's ``best_member`` / ``beyond_member*``, unrank a set that is a smaller one renamed, and
+    return the p-value of ``beyond_member`` (NaN when there is none).
+
+    A set held by exactly the users of the set (or event) left when one member is dropped — the dropped member is
+    done by everyone who does the rest, e.g. ``app_open`` — is that smaller behaviour under another name: status
+    ``same users as ...``, not ranked. Otherwise the best member is the one whose "at least once" has the largest
+    adjusted effect, and ``beyond_member`` is the adjusted difference between set users and the other users *who did
+    the best member* — what the rest of the set adds.
+    """
+    for drop in reversed(b.features):  # the least common first: the likeliest to be done by everyone
+        rest = tuple(e for e in b.features if e != drop)
+        smaller = present[rest[0]] if len(rest) == 1 else users.column(Behaviour.feature_set(rest, b.days).column)
+        if np.array_equal(t, np.asarray(smaller, dtype=bool)):
+            label = f"{rest[0]}>=1" if len(rest) == 1 else SET_JOIN.join(rest)
+            if row["status"] == "ok":
+                row["status"] = f"same users as {label}"
+            return math.nan
+    for e in b.features:
+        if e not in member_effect:
+            eff = adjust(y, present[e], strata).effect if 0 < present[e].sum() < present[e].size else math.nan
+            member_effect[e] = eff if math.isfinite(eff) else -math.inf
+    best = max(b.features, key=lambda e: member_effect[e])  # ties: the first, i.e. the most common name
+    row["best_member"] = best
+    keep = present[best]
+    if not 0 < t[keep].sum() < keep.sum():
+        return math.nan
+    inner = adjust(y[keep], t[keep], strata[keep], max(users.spec.min_cell, BEYOND_MIN_CELL))
+    row.update(beyond_member=inner.effect, beyond_member_ci_lower=inner.ci_lower, beyond_member_ci_upper=inner.ci_upper)
+    return inner.p_value
 
 
 def _wald(y: np.ndarray, t: np.ndarray, z: float) -> tuple[float, float, float, float, float]:
@@ -480,6 +618,8 @@ def _finding(b: Behaviour, row: dict[str, Any], spec: AhaSpec) -> str:
         f"adjusted {pts(row['adjusted'])} pts ({level} CI {pts(row['adjusted_ci_lower'])} to "
         f"{pts(row['adjusted_ci_upper'])}; {row['coverage']:.0%} of users)"
     )
+    if b.features:
+        text = text[:-1] + f"; {pts(row['beyond_member'])} pts beyond {row['best_member']} alone)"
     if row["adjusted_ci_lower"] <= 0 <= row["adjusted_ci_upper"]:
         text += " - not distinguishable from no effect"
     return text
@@ -494,6 +634,15 @@ def analyze_aha(users: AhaUsers) -> AhaSignals:
     y = users.column("retained").astype(float) if users.n_observed else np.empty(0)
     strata = users.strata() if users.n_observed else np.empty(0, dtype=np.int64)
     rows: list[dict[str, Any]] = []
+
+    def adjust(y: np.ndarray, t: np.ndarray, strata: np.ndarray, min_cell: int = spec.min_cell) -> StratifiedEffect:
+        if spec.adjust == "stratified":
+            return stratified_difference(y, t, strata, alpha=spec.alpha, min_cell=min_cell)
+        return _aipw(users, y, t, strata, min_cell=min_cell)
+
+    present = {e: users.column(f"count:{e}") >= 1 for e in users.events} if users.n_observed else {}
+    member_effect: dict[str, float] = {}  # adjusted effect of "did e at least once", computed when a set needs it
+    beyond_p: dict[int, float] = {}  # row -> p-value of beyond_member
     for b in users.behaviours:
         t = users.column(b.column).astype(bool) if users.n_observed else np.empty(0, dtype=bool)
         n, n_with = int(t.size), int(t.sum())
@@ -522,17 +671,20 @@ def analyze_aha(users: AhaUsers) -> AhaSignals:
             "status": "ok",
             "rank": None,
             "finding": None,
+            "kind": b.kind,
+            "size": b.size,
+            "best_member": None,
+            "beyond_member": math.nan,
+            "beyond_member_ci_lower": math.nan,
+            "beyond_member_ci_upper": math.nan,
+            "beyond_member_q": math.nan,
         }
         if not n:
             row["status"] = "no observed users"
         elif not spec.min_coverage <= coverage <= 1 - spec.min_coverage or not (n_with and n - n_with):
             row["status"] = f"coverage outside [{spec.min_coverage:g}, {1 - spec.min_coverage:g}]"
         else:
-            adj = (
-                stratified_difference(y, t, strata, alpha=spec.alpha, min_cell=spec.min_cell)
-                if spec.adjust == "stratified"
-                else _aipw(users, y, t, strata)
-            )
+            adj = adjust(y, t, strata)
             row.update(
                 adjusted=adj.effect,
                 adjusted_se=adj.se,
@@ -545,6 +697,8 @@ def analyze_aha(users: AhaUsers) -> AhaSignals:
                 row["status"] = "no stratum has users with and without the behaviour"
             elif adj.overlap_share < spec.min_overlap:
                 row["status"] = f"overlap {adj.overlap_share:.0%} below min_overlap {spec.min_overlap:.0%}"
+        if b.features and n:
+            beyond_p[len(rows)] = _beyond_member(b, row, t, y, strata, users, present, adjust, member_effect)
         rows.append(row)
 
     ranked = [i for i, r in enumerate(rows) if r["status"] == "ok"]
@@ -558,12 +712,18 @@ def analyze_aha(users: AhaUsers) -> AhaSignals:
     if pvals and all(math.isfinite(p) for p in pvals):
         for i, q in zip(ranked, adjust_pvalues(pvals, "bh").adjusted, strict=True):
             rows[i]["q_value"] = q
+    tested = [i for i in ranked if math.isfinite(beyond_p.get(i, math.nan))]
+    if tested:  # as many "beyond" tests as ranked sets: the same false-discovery control as the main search
+        for i, q in zip(tested, adjust_pvalues([beyond_p[i] for i in tested], "bh").adjusted, strict=True):
+            rows[i]["beyond_member_q"] = q
     seen: set[str] = set()
     findings: list[str] = []
     for i in ranked:
         b = users.behaviours[i]
         if len(findings) >= spec.top or b.event in seen:
             continue
+        if b.features and not (rows[i]["beyond_member"] > 0 and rows[i]["beyond_member_q"] <= spec.alpha):
+            continue  # (NaN fails too) a set is written only when it adds to its best member
         seen.add(b.event)
         rows[i]["finding"] = _finding(b, rows[i], spec)
         findings.append(rows[i]["finding"])
@@ -611,9 +771,13 @@ class AhaSignals(LongResult):
         t = self.table.filter(self.table["rank"].is_valid())
         return t.sort_by("rank")
 
-    def row(self, event: str, threshold: int) -> dict[str, Any]:
+    def row(self, event: str | Sequence[str], threshold: int = 1) -> dict[str, Any]:
+        """The row of event ``event`` at ``threshold``, or of the feature set ``event`` (a tuple of names)."""
+        kind = "event" if isinstance(event, str) else "set"
+        if kind == "set":
+            event = SET_JOIN.join(event)
         for r in self.table.to_pylist():
-            if r["event"] == event and r["threshold"] == threshold:
+            if r["event"] == event and r["threshold"] == threshold and r["kind"] == kind:
                 return r
         raise KeyError((event, threshold))
 

@@ -35,10 +35,21 @@ which nests the floorless power law; ``"auto"`` cost 4x and moved E by ~1.5% on 
 segment's pooled daily retention — for each age ``a >= 1``, users with ``day 0 + a < end day`` (complete days
 only) and those active on ``day 0 + a``. Expected active days over ``H = 30 × ltv_months`` days:
 ``E = 1 + Σ_{a=1}^{H-1} m̂(a)`` (day 0 is always active). ``arpdau`` = the segment's revenue to date / its active
-user-days; ``projected_ltv = margin × arpdau × E``; ``ltv_cac = projected_ltv / cac`` (null when ``cac`` is 0).
-Revenue is the events' ``amount`` (order value in generated worlds): pass the take rate as ``margin``. A segment
+user-days; ``projected_ltv = margin × take × arpdau × E``; ``ltv_cac = projected_ltv / cac`` (null when ``cac`` is
+0). A segment
 with fewer than ``rules.min_users`` active users is not fitted, and a curve that cannot be fitted (too few ages)
 leaves the LTV null too, with the reason in ``curve_model``.
+
+*What the money columns are.* ``revenue``, ``revenue_per_user``, ``arpdau`` and ``nrr_month1`` sum the events'
+``amount`` as it is. ``revenue_basis`` says what that is: ``"gmv"`` (the default: the order value users paid —
+what a generated world writes, and what an assistant that places orders with merchants and delivery apps logs)
+or ``"revenue"`` (the platform's own revenue already). Comparing GMV with CAC overstates LTV/CAC by 1 / take
+rate — 20x at a 5% take — so with ``"gmv"`` the LTV needs ``take_rate``, the platform's share of GMV:
+``take = take_rate`` and ``platform_revenue = take_rate × revenue``; without it ``platform_revenue``,
+``projected_ltv`` and ``ltv_cac`` are null (the scorecard will not guess your business model). With
+``"revenue"``, ``take = 1`` and ``take_rate`` must be left unset. ``margin`` (default 1) is then the share of
+platform revenue that is contribution after serving costs (model inference, payment fees), for an LTV in profit
+rather than revenue. :data:`DEMO_TAKE_RATE` is the figure the demo uses for generated worlds (why: there).
 
 *Verdict* (rules in :class:`VerdictRules`, applied in this order):
 
@@ -79,6 +90,14 @@ from liuliang.warehouse import Workspace, periods
 from liuliang.warehouse import tables as T
 
 KIND = "kind"
+
+#: Take rate for generated worlds' GMV (``liuliang demo``): 5%. An assumption, not a reported figure: the market
+#: notes the generator follows report spend, users and retention but no take rate. It is set low on purpose: an AI
+#: assistant that hands an order to a delivery platform keeps at most a referral share of what that platform keeps,
+#: and the platform's own share of order value (commission plus fees) is well above 5%. Pass your own contract's
+#: rate with ``take_rate``.
+DEMO_TAKE_RATE = 0.05
+REVENUE_BASES = ("gmv", "revenue")
 SEPARATOR = " / "
 DAYS = (7, 30)
 
@@ -106,6 +125,7 @@ SCORECARD_SCHEMA = pa.schema(
         ("revenue", pa.float64()),
         ("revenue_per_user", pa.float64()),
         ("arpdau", pa.float64()),
+        ("platform_revenue", pa.float64()),
         ("curve_model", pa.string()),
         ("expected_active_days", pa.float64()),
         ("projected_ltv", pa.float64()),
@@ -135,6 +155,8 @@ class ScorecardSpec:
 
     by: tuple[str, ...] = ("campaign", KIND)
     margin: float = 1.0
+    revenue_basis: str = "gmv"
+    take_rate: float | None = None
     ltv_months: int = 12
     incentive_window_days: int = 30
     habit_min_age: int = 60
@@ -152,12 +174,38 @@ class ScorecardSpec:
                 raise MoneySpecError("scorecard_by", f"scorecard: cannot group by {d!r}")
         if isinstance(self.margin, bool) or not isinstance(self.margin, int | float) or not self.margin > 0:
             raise MoneySpecError("scorecard_margin", f"scorecard: margin must be a number > 0; got {self.margin!r}")
+        if self.revenue_basis not in REVENUE_BASES:
+            raise MoneySpecError(
+                "scorecard_revenue_basis",
+                f"scorecard: revenue_basis must be 'gmv' or 'revenue'; got {self.revenue_basis!r}",
+            )
+        t = self.take_rate
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t <= 1):
+            raise MoneySpecError("scorecard_take_rate", f"scorecard: take_rate must be in (0, 1]; got {t!r}")
+        if t is not None and self.revenue_basis == "revenue":
+            raise MoneySpecError(
+                "scorecard_take_rate",
+                "scorecard: take_rate applies to GMV; with revenue_basis='revenue' the amounts are revenue already",
+            )
         for name in ("ltv_months", "habit_min_age", "habit_window", "incentive_window_days"):
             v = getattr(self, name)
             low = 1 if name in ("ltv_months", "habit_window") else 0
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
                 raise MoneySpecError(f"scorecard_{name}", f"scorecard: {name} must be an integer >= {low}; got {v!r}")
         return self
+
+    @property
+    def take(self) -> float | None:
+        """The share of ``amount`` that is platform revenue: 1 for ``"revenue"``, ``take_rate`` for ``"gmv"``."""
+        return 1.0 if self.revenue_basis == "revenue" else self.take_rate
+
+    def describe_revenue(self) -> str:
+        """One line for a table's footer: what the money columns are and what the LTV counts."""
+        if self.revenue_basis == "revenue":
+            return "revenue = the amounts as logged (platform revenue)"
+        if self.take_rate is None:
+            return "revenue = GMV (order value); no take rate set, so no LTV (set take_rate / --take-rate)"
+        return f"revenue = GMV (order value); platform revenue = {100 * self.take_rate:g}% take rate x GMV"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"by": list(self.by)}
@@ -217,7 +265,10 @@ def _kinds(ws: Workspace, span: Span, acq: ir.Table) -> ir.Table:
     ref = acq.select("user_key", ref=acq.day0.fill_null(acq.acq_day))
     j = inc.join(ref, "user_key")
     j = j.filter(j.day <= j.ref).select("user_key", "kind").distinct()
-    return j.group_by("user_key").aggregate(kind=j.kind.group_concat("+", order_by=j.kind))
+    # collect, sort, join rather than ``group_concat(order_by=...)``: Ibis cannot compile an ordered group_concat
+    # for Spark (UnsupportedOperationError), and an unordered one may join "a+b" or "b+a" for the same user
+    g = j.group_by("user_key").aggregate(kinds=j.kind.collect())
+    return g.select("user_key", kind=g.kinds.sort().join("+"))
 
 
 def _users(ws: Workspace, spec: ScorecardSpec, span: Span) -> ir.Table:
@@ -393,6 +444,8 @@ def scorecard(
     by: str | tuple[str, ...] = ("campaign", KIND),
     data_end: dt.datetime | None = None,
     margin: float = 1.0,
+    revenue_basis: str = "gmv",
+    take_rate: float | None = None,
     ltv_months: int = 12,
     incentive_window_days: int = 30,
     habit_min_age: int = 60,
@@ -400,10 +453,21 @@ def scorecard(
     rules: VerdictRules | None = None,
 ) -> Scorecard:
     """Users, cost, D7/D30 retention and cost per retained user, habit share, NRR, LTV vs CAC and a verdict per
-    segment of ``by`` (``"kind"`` = the incentive kinds a user was given to come). See the module docstring."""
+    segment of ``by`` (``"kind"`` = the incentive kinds a user was given to come). See the module docstring.
+
+    ``revenue_basis`` / ``take_rate``: what the events' ``amount`` is (``"gmv"``, the default, or ``"revenue"``)
+    and, for GMV, the platform's share of it; the LTV is null for GMV without a take rate.
+
+    Examples
+    --------
+    >>> card = scorecard(ws, by=("campaign", "kind"), take_rate=0.05)  # doctest: +SKIP
+    >>> card.row("all")["ltv_cac"]  # doctest: +SKIP
+    """
     spec = ScorecardSpec(
         by=by,  # type: ignore[arg-type]
         margin=margin,
+        revenue_basis=revenue_basis,
+        take_rate=take_rate,
         ltv_months=ltv_months,
         incentive_window_days=incentive_window_days,
         habit_min_age=habit_min_age,
@@ -444,7 +508,10 @@ def scorecard(
             model, days_e, error = None, None, f"fewer than {spec.rules.min_users} active users"
         row["curve_model"] = model if model is not None else f"not fitted: {error}"
         row["expected_active_days"] = days_e
-        row["projected_ltv"] = None if days_e is None or row["arpdau"] is None else spec.margin * row["arpdau"] * days_e
+        take = spec.take
+        row["platform_revenue"] = None if take is None else take * s["revenue"]
+        unknown = days_e is None or row["arpdau"] is None or take is None
+        row["projected_ltv"] = None if unknown else spec.margin * take * row["arpdau"] * days_e
         row["ltv_cac"] = _div(row["projected_ltv"], row["cac"]) if row["cac"] else None
         row["verdict_code"], row["verdict"] = verdict(row, spec.rules)
         rows.append(row)
