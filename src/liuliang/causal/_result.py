@@ -37,3 +37,12 @@ class FlatResult:
 
     def to_pandas(self) -> Any:
         return self.to_arrow().to_pandas()
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the fields as a name/value table, and the long table when the result owns one."""
+        from liuliang._display import dataclass_html, html_table
+
+        out = dataclass_html(self)
+        if type(self).to_arrow is not FlatResult.to_arrow:
+            out += html_table(self.to_arrow())
+        return out

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from liuliang._display import html_fields, html_result, html_table
 from liuliang.errors import ModelInputError
 
 __all__ = ["SMD_THRESHOLD", "BalanceResult", "standardized_mean_differences"]
@@ -63,6 +64,11 @@ class BalanceResult:
                 "imbalanced_after": [abs(s) > self.threshold for s in self.smd_after],
             }
         )
+
+    def _repr_html_(self) -> str:
+        fields = [("threshold", self.threshold), ("max |SMD| before", self.max_abs_before)]
+        fields += [("max |SMD| after", self.max_abs_after), ("imbalanced after", self.imbalanced_after or "none")]
+        return html_result("BalanceResult", html_fields(fields), html_table(self.to_arrow()))
 
     def to_pandas(self) -> Any:
         return self.to_arrow().to_pandas()

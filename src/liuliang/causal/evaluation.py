@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from liuliang._display import dataclass_html, html_fields, html_result, html_table
 from liuliang.errors import ModelInputError, UnsupportedOperationError
 
 __all__ = [
@@ -71,6 +72,10 @@ class GainCurve:
 
     def to_arrow(self) -> pa.Table:
         return pa.table({"kind": [self.kind] * len(self.gain), "n_targeted": self.n_targeted, "gain": self.gain})
+
+    def _repr_html_(self) -> str:
+        fields = html_fields([("kind", self.kind), ("points", len(self.gain)), ("area", self.area())])
+        return html_result(f"GainCurve ({self.kind})", fields, html_table(self.to_arrow()))
 
     def to_pandas(self) -> pd.DataFrame:
         return self.to_arrow().to_pandas()
@@ -244,6 +249,9 @@ class CalibrationTable:
     def to_arrow(self) -> pa.Table:
         return self.table
 
+    def _repr_html_(self) -> str:
+        return dataclass_html(self, extra={"weighted_abs_error": self.weighted_abs_error})
+
     def to_pandas(self) -> pd.DataFrame:
         return self.table.to_pandas()
 
@@ -298,6 +306,9 @@ class UpliftEvaluation:
 
     def to_arrow(self) -> pa.Table:
         return self.summary
+
+    def _repr_html_(self) -> str:
+        return dataclass_html(self)
 
     def to_pandas(self) -> pd.DataFrame:
         return self.summary.to_pandas()

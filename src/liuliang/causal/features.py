@@ -49,6 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from liuliang._display import dataclass_html
 from liuliang.causal.experiment import ExperimentSpec, _count, _members, _sum_if, _window
 from liuliang.errors import ModelInputError
 from liuliang.warehouse import Workspace, periods
@@ -133,6 +134,9 @@ class UpliftFeatures:
 
     def to_arrow(self) -> pa.Table:
         return self.table
+
+    def _repr_html_(self) -> str:
+        return dataclass_html(self, extra={"users": self.n_users})
 
     def to_pandas(self) -> pd.DataFrame:
         return self.table.to_pandas()

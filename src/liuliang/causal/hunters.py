@@ -213,10 +213,12 @@ class HunterScores(LongResult):
         return {**super().to_dict(), "end_day": self.end_day}
 
     def _repr_html_(self) -> str:
-        summary = self.by("channel").table.to_pandas().to_html(index=False) if self.table.num_rows else ""
-        caption = f"<p><b>HunterScores</b> {spec_dict(self.spec)}, data_end={self.data_end}</p>"
-        top = self.table.slice(0, 20).to_pandas().to_html(index=False)
-        return caption + "<p>by channel</p>" + summary + "<p>top users</p>" + top
+        from liuliang._display import html_fields, html_result, html_table
+
+        fields = [*spec_dict(self.spec).items(), ("data_end", self.data_end), ("end_day", self.end_day)]
+        summary = html_table(self.by("channel").table, caption="by channel") if self.table.num_rows else ""
+        top = html_table(self.table, caption="top users", max_rows=20)
+        return html_result("HunterScores", html_fields(fields), summary, top)
 
 
 # -- the warehouse part ---------------------------------------------------------------------------------------------

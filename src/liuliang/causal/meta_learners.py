@@ -174,6 +174,13 @@ class _MetaLearner(BaseEstimator):
         if not hasattr(self, "treatments_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(X, treatment, y) first")
 
+    def _repr_html_(self) -> str:
+        """Notebook display: "not fitted" with the parameters, or what the fit learned (users, arms, outcome type),
+        instead of scikit-learn's estimator diagram, which shows no fitted numbers."""
+        from liuliang._display import fitter_html
+
+        return fitter_html(self, fitted=hasattr(self, "treatments_"))
+
     def __repr__(self, N_CHAR_MAX: int = 700) -> str:
         base = super().__repr__(N_CHAR_MAX)
         if not hasattr(self, "treatments_"):

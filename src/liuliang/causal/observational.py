@@ -38,6 +38,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from liuliang._display import fitter_html
 from liuliang.causal._result import FlatResult
 from liuliang.causal.balance import BalanceResult, standardized_mean_differences
 from liuliang.errors import ModelInputError, NotFittedError
@@ -253,6 +254,9 @@ class _ObservationalEstimator:
         if not hasattr(self, "result_"):
             raise NotFittedError(f"{type(self).__name__}: call fit(X, treatment, outcome) first")
         return self.result_
+
+    def _repr_html_(self) -> str:
+        return fitter_html(self, fitted=hasattr(self, "result_"))
 
     def __repr__(self) -> str:
         state = f"fitted on {self.result_.n:,} users" if hasattr(self, "result_") else "not fitted"

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from liuliang._display import html_fields, html_result, html_table
 from liuliang.causal.cuped import cuped_ttest
 from liuliang.causal.frequentist import FrequentistResult, two_proportion_ztest, welch_ttest
 from liuliang.causal.multiple import AdjustedPValues, Correction, adjust_pvalues
@@ -59,6 +60,11 @@ class FamilyResult:
             rows.append(row)
         columns = list(dict.fromkeys(k for row in rows for k in row))  # CUPED rows carry extra columns
         return pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+
+    def _repr_html_(self) -> str:
+        adj = self.adjustment
+        fields = [("by", self.key), ("members", len(self.names)), ("correction", getattr(adj, "method", None))]
+        return html_result("FamilyResult", html_fields(fields), html_table(self.to_arrow()))
 
     def to_pandas(self) -> Any:
         return self.to_arrow().to_pandas()

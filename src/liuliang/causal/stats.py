@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from liuliang._display import dataclass_html
 from liuliang.errors import ModelInputError
 
 __all__ = ["CovariateStats", "SufficientStats"]
@@ -55,6 +56,9 @@ class SufficientStats:
     n: int
     sum: float
     sum_squares: float
+
+    def _repr_html_(self) -> str:
+        return dataclass_html(self, extra={"mean": self.mean, "variance": self.variance})
 
     def __post_init__(self) -> None:
         if int(self.n) != self.n or self.n < 0:
@@ -112,6 +116,9 @@ class CovariateStats:
     x_sum: float
     x_sum_squares: float
     xy_sum: float
+
+    def _repr_html_(self) -> str:
+        return dataclass_html(self, extra={"covariance": self.covariance})
 
     def __post_init__(self) -> None:
         if int(self.n) != self.n or self.n < 0:

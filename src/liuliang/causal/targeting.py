@@ -57,6 +57,7 @@ import pyarrow as pa
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
+from liuliang._display import dataclass_html, html_fields, html_result, html_table
 from liuliang.errors import LiuliangError, ModelInputError
 
 __all__ = ["Offer", "PlanLimitError", "PlanProvenance", "TargetingPlan", "plan_targeting"]
@@ -83,6 +84,9 @@ class PlanProvenance:
     model_name: str
     data_snapshot_id: str
     created_at: datetime | str
+
+    def _repr_html_(self) -> str:
+        return dataclass_html(self)
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,18 @@ class TargetingPlan:
 
     def to_arrow(self) -> pa.Table:
         return self.assignments
+
+    def _repr_html_(self) -> str:
+        from dataclasses import asdict
+
+        keys = ("budget", "total_cost", "expected_incremental", "cost_per_incremental", "upper_bound", "gap")
+        fields = [("users", self.assignments.num_rows), *((k, getattr(self, k)) for k in keys), ("method", self.method)]
+        if self.provenance is not None:
+            fields += [(f"provenance {k}", v) for k, v in asdict(self.provenance).items()]
+        offers = pa.Table.from_pylist([asdict(o) for o in self.offers])
+        parts = [html_table(offers, caption="offers"), html_table(self.by_offer, caption="by offer")]
+        parts += [html_table(self.frontier, caption="frontier"), html_table(self.assignments, caption="assignments")]
+        return html_result("TargetingPlan", html_fields(fields), *parts)
 
     def to_pandas(self) -> pd.DataFrame:
         return self.assignments.to_pandas()

@@ -18,6 +18,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from liuliang._display import dataclass_html
 from liuliang.warehouse import Workspace
 from liuliang.warehouse import tables as T
 
@@ -35,6 +36,9 @@ class DayNRetention:
 
     def to_arrow(self) -> pa.Table:
         return self.table
+
+    def _repr_html_(self) -> str:
+        return dataclass_html(self)
 
     def to_pandas(self):
         return self.table.to_pandas()

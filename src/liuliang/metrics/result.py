@@ -58,8 +58,8 @@ class LongResult:
         }
 
     def _repr_html_(self) -> str:
-        """Notebook display: the first rows as an HTML table, with the spec as its caption."""
-        shown = self.table.slice(0, 50).to_pandas()
-        more = f"<p>{self.table.num_rows - 50:,} more rows: use .to_pandas()</p>" if self.table.num_rows > 50 else ""
-        caption = f"<p><b>{type(self).__name__}</b> {spec_dict(self.spec)}, data_end={self.data_end}</p>"
-        return caption + shown.to_html(index=False) + more
+        """Notebook display: the spec and ``data_end``, then the first rows (escaped, capped)."""
+        from liuliang._display import html_fields, html_result, html_table
+
+        fields = [*spec_dict(self.spec).items(), ("data_end", self.data_end)]
+        return html_result(type(self).__name__, html_fields(fields), html_table(self.table))

@@ -250,6 +250,13 @@ class TransactionFitter:
             }
         )
 
+    def _repr_html_(self) -> str:
+        """Notebook display: "not fitted", or the summary table and every learned scalar (lifelines' layout)."""
+        from liuliang._display import fitter_html
+
+        fitted = hasattr(self, "params_")
+        return fitter_html(self, fitted=fitted, summary=self.summary if fitted else None, index=None)
+
     def __repr__(self) -> str:
         name = type(self).__name__
         if not hasattr(self, "params_"):

@@ -193,6 +193,13 @@ class MLEFitter:
     def _repr_fitted(self) -> str:
         return f"{self.n_obs_:,.0f} observations"
 
+    def _repr_html_(self) -> str:
+        """Notebook display: "not fitted", or the summary table and every learned scalar (lifelines' layout)."""
+        from liuliang._display import fitter_html
+
+        fitted = hasattr(self, "params_")
+        return fitter_html(self, fitted=fitted, summary=self.summary if fitted else None)
+
     def __repr__(self) -> str:
         name = type(self).__name__
         if not hasattr(self, "params_"):

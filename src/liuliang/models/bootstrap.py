@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from liuliang._display import html_fields, html_result, html_table
 from liuliang.errors import ConvergenceError, LiuliangError, ModelInputError, UnsupportedOperationError
 from liuliang.models._base import TransactionFitter
 from liuliang.models.bgbb import BetaGeoBetaBinomFitter
@@ -121,6 +122,11 @@ class BootstrapResult:
     def summary(self) -> pd.DataFrame:
         """:meth:`to_pandas`, named like the fitters' ``summary``."""
         return self.to_pandas()
+
+    def _repr_html_(self) -> str:
+        fields = [("model", self.model), ("resamples", self.n_resamples), ("converged", self.n_converged)]
+        fields += [("failed", self.n_failed), ("confidence", self.confidence), ("seed", self.seed)]
+        return html_result("BootstrapResult", html_fields(fields), html_table(self.to_arrow(), caption="summary"))
 
     def __repr__(self) -> str:
         values = ", ".join(

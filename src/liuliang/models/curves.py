@@ -44,7 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import optimize, special, stats
 
-from liuliang.errors import ConvergenceError, LiuliangError
+from liuliang._display import dataclass_html
+from liuliang.errors import ConvergenceError, LiuliangError, NotFittedError
 from liuliang.models._likelihood import (
     MLEFitter,
     MLEResult,
@@ -251,6 +252,9 @@ class CurveProjection:
     def to_arrow(self) -> pa.Table:
         return self.table
 
+    def _repr_html_(self) -> str:
+        return dataclass_html(self)
+
     def to_pandas(self) -> pd.DataFrame:
         return self.table.to_pandas()
 
@@ -365,7 +369,8 @@ class RetentionCurveFitter(MLEFitter):
         self.model_ = chosen
         self._store(mle, n_obs=float(a.size), names=spec.names, transforms=spec.transforms)
         self.habit_floor_ = float(spec.floor(dict(self.params_.items())))
-        self.habit_floor_interval_: tuple[float, float] = (0.0, 0.0)
+        self._floor_interval: tuple[float, float] | None = (0.0, 0.0)
+        self._floor_profile: Callable[[], tuple[float, float]] | None = None
         if chosen in FLOOR_MODELS:
             scale = max(self.dispersion_, 1.0) if self.scale_by_dispersion and np.isfinite(self.dispersion_) else 1.0
             cut = float(stats.chi2.ppf(self.confidence, 1)) / 2 * scale
@@ -373,9 +378,23 @@ class RetentionCurveFitter(MLEFitter):
             def nll(u: np.ndarray) -> tuple[float, Any]:
                 return binomial_negloglik(u, spec.shape, a, r, n)
 
-            self.habit_floor_interval_ = _profile_floor(chosen, nll, unscaled, cut)
+            self._floor_interval = None
+            self._floor_profile = lambda: _profile_floor(chosen, nll, unscaled, cut)
         self._data_ = (a, r, n)
         return self
+
+    @property
+    def habit_floor_interval_(self) -> tuple[float, float]:
+        """Profile-likelihood interval of ``habit_floor_`` ((0, 0) for shapes without a floor).
+
+        Computed on first use, then kept: the profile refits the curve some 30 times under a constraint (about 10x
+        the fit itself), and callers that only project (the scorecard, the ebb forecast's point path) never read it.
+        """
+        if not hasattr(self, "_floor_interval"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(...) first")
+        if self._floor_interval is None and self._floor_profile is not None:
+            self._floor_interval = self._floor_profile()
+        return self._floor_interval or (0.0, 0.0)
 
     def _select(self, a: np.ndarray, r: np.ndarray, n: np.ndarray, distinct: np.ndarray) -> tuple[str, Any]:
         k = self.holdout if self.holdout is not None else max(1, round(distinct.size / 4))

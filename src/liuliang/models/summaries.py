@@ -46,6 +46,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from liuliang._display import dataclass_html
 from liuliang.errors import LiuliangError
 from liuliang.metrics.activity.base import (
     breakdown_of,
@@ -201,6 +202,9 @@ class RFMSummary:
 
     def to_arrow(self) -> pa.Table:
         return self.table
+
+    def _repr_html_(self) -> str:
+        return dataclass_html(self, extra={"users": self.table.num_rows})
 
     def to_pandas(self) -> pd.DataFrame:
         return self.table.to_pandas()
@@ -387,6 +391,10 @@ class ChurnDurations:
 
     def to_arrow(self) -> pa.Table:
         return self.table
+
+    def _repr_html_(self) -> str:
+        churned = int(pc.sum(pc.cast(self.table["churned"], pa.int64())).as_py() or 0)
+        return dataclass_html(self, extra={"users": self.table.num_rows, "churned": churned})
 
     def to_pandas(self) -> pd.DataFrame:
         return self.table.to_pandas()

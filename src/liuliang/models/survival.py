@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from liuliang._display import dataclass_html, fitter_html
 from liuliang.errors import LiuliangError, NotFittedError
 from liuliang.models._likelihood import check_confidence, require_plotly
 
@@ -49,6 +50,9 @@ class LogRankResult:
     p_value: float
     groups: tuple[str, ...]
 
+    def _repr_html_(self) -> str:
+        return dataclass_html(self)
+
 
 @dataclass(frozen=True)
 class RMSTResult:
@@ -64,6 +68,9 @@ class RMSTResult:
 
     def to_arrow(self) -> pa.Table:
         return self.table
+
+    def _repr_html_(self) -> str:
+        return dataclass_html(self)
 
     def to_pandas(self) -> pd.DataFrame:
         return self.table.to_pandas()
@@ -212,6 +219,9 @@ class SurvivalAnalysis:
         if group not in self.fitters_:
             raise KeyError(group)
         return float(self.fitters_[group].predict(time))
+
+    def _repr_html_(self) -> str:
+        return fitter_html(self, fitted=hasattr(self, "curves_"))
 
     def __repr__(self) -> str:
         if not hasattr(self, "curves_"):
