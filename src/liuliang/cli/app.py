@@ -14,7 +14,9 @@ from liuliang.cli.experiment import experiment as experiment_command
 from liuliang.cli.forecast import forecast as forecast_command
 from liuliang.cli.grant_effect import grant_effect as grant_effect_command
 from liuliang.cli.hunters import hunters as hunters_command
+from liuliang.cli.report import report_command
 from liuliang.cli.scorecard import scorecard_command
+from liuliang.cli.serve import serve_command
 from liuliang.cli.signals import intents as intents_command
 from liuliang.cli.signals import signals as signals_command
 from liuliang.errors import LiuliangError, RejectedRowsError
@@ -48,6 +50,8 @@ app.command("signals", rich_help_panel="Signals")(signals_command)
 app.command("intents", rich_help_panel="Signals")(intents_command)
 app.command("forecast", rich_help_panel="Signals")(forecast_command)
 app.command("scorecard", rich_help_panel="Signals")(scorecard_command)
+app.command("report", rich_help_panel="Report")(report_command)
+app.command("serve", rich_help_panel="Report")(serve_command)
 
 
 @app.callback()

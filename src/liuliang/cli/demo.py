@@ -22,6 +22,7 @@ from rich.table import Table
 
 from liuliang.cli.common import FormatOpt, OutputFormat, err, out, print_json, progress_bar
 from liuliang.cli.generate import DaysOpt, SeedOpt, UsersOpt, run_generate
+from liuliang.cli.report import make_spec, write_workspace_report
 from liuliang.errors import LiuliangError
 from liuliang.metrics import (
     CacSpec,
@@ -38,6 +39,7 @@ from liuliang.metrics import (
 )
 from liuliang.metrics.retention import RetentionSpec, retention
 from liuliang.models import RetentionCurveFitter
+from liuliang.report.view import ViewSpec
 from liuliang.warehouse import Workspace
 
 DEMO_TZ = "Asia/Shanghai"
@@ -65,6 +67,7 @@ class DemoResult:
     experiment: dict[str, Any] = field(default_factory=dict)
     plan: dict[str, Any] = field(default_factory=dict)
     scorecard: Any = None
+    report: Path | None = None
 
 
 def money_by_channel(ws: Workspace) -> list[dict[str, Any]]:
@@ -158,7 +161,8 @@ def planted_truth(world: Path) -> dict[tuple[str, int], float]:
     }
 
 
-def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
+def run_demo(directory: Path, users: int, days: int, seed: int, *, report: ViewSpec | None = None) -> DemoResult:
+    """Generate, ingest and compute the headlines; with ``report`` (the views' spec) also write report.html."""
     seconds: dict[str, float] = {}
     world = directory / "world"
     ws_path = directory / "demo.duckdb"
@@ -193,6 +197,11 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         t0 = time.perf_counter()
         card = scorecard_summary(ws)
         seconds["scorecard"] = time.perf_counter() - t0
+        report_path = None
+        if report is not None:
+            t0 = time.perf_counter()
+            report_path = write_workspace_report(ws, directory / "report.html", report)
+            seconds["report"] = time.perf_counter() - t0
     planted = planted_long_run(world)
     for row in projection:
         truth = planted.get(row["channel"], {})
@@ -210,6 +219,7 @@ def run_demo(directory: Path, users: int, days: int, seed: int) -> DemoResult:
         experiment=experiment,
         plan=plan,
         scorecard=card,
+        report=report_path,
     )
 
 
@@ -225,9 +235,14 @@ def demo(
     days: DaysOpt = 120,
     seed: SeedOpt = 0,
     fmt: FormatOpt = OutputFormat.table,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Also write report.html (every view) into --dir.")
+    ] = True,
+    lang: Annotated[str, typer.Option(help="Language of report.html: en or zh.")] = "en",
 ) -> None:
-    """Generate a Spring-Festival subsidy world, ingest it and print users and D1/D7/D30 retention by channel."""
-    result = run_demo(directory, users, days, seed)
+    """Generate a Spring-Festival subsidy world, ingest it, print the headlines by channel and write report.html."""
+    spec = make_spec(lang=lang) if report else None  # a bad --lang fails before the world is generated
+    result = run_demo(directory, users, days, seed, report=spec)
     rows: list[dict[str, Any]] = []
     for channel in result.retention.groups():
         row: dict[str, Any] = {"channel": channel, "users": result.users_by_channel.get(channel, 0)}
@@ -249,6 +264,7 @@ def demo(
                 "plan": result.plan,
                 "scorecard": getattr(result.scorecard, "to_dict", lambda: result.scorecard)(),
                 "seconds": result.seconds,
+                "report": None if result.report is None else str(result.report.resolve()),
             }
         )
         return
@@ -274,6 +290,8 @@ def demo(
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items())
     err.print(f"[dim]{timing}[/dim]")
     out.print(f"workspace: {result.workspace}  (try: liuliang info -w {result.workspace})")
+    if result.report is not None:
+        out.print(f"report: {result.report.resolve()}  (open it in a browser; it works offline)", soft_wrap=True)
 
 
 def _money(x: float | None) -> str:
@@ -500,10 +518,11 @@ def print_plan(summary: dict[str, Any]) -> None:
 def scorecard_summary(ws: Workspace) -> Any:
     """Per campaign and incentive kind: users, cost, D7/D30, habit share, NRR, LTV vs CAC and the verdict — the page
     a growth lead shows the board (definitions in :mod:`liuliang.signals.scorecard`)."""
-    from liuliang.signals.scorecard import scorecard
+    from liuliang.signals.scorecard import DEMO_TAKE_RATE, scorecard
 
     try:
-        return scorecard(ws, by=("campaign", "kind"))
+        # Generated order amounts are GMV; LTV counts only the platform's take of it.
+        return scorecard(ws, by=("campaign", "kind"), take_rate=DEMO_TAKE_RATE)
     except LiuliangError as exc:
         return str(exc)
 

@@ -129,7 +129,8 @@ class View:
         if self.note:
             parts.append(f"<p><i>{html.escape(self.note)}</i></p>")
         if self.figure is not None:
-            parts.append(self.figure.to_html(full_html=False, include_plotlyjs="cdn"))
+            # plotly.js inlined: a notebook opened offline still draws it (no CDN, as in the report).
+            parts.append(self.figure.to_html(full_html=False, include_plotlyjs=True))
         if self.table is not None:
             parts.append(self.table.slice(0, 50).to_pandas().to_html(index=False))
         return "".join(parts)

@@ -22,6 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from liuliang.errors import WorkspaceError
 from liuliang.warehouse.engine import Engine, Prepared, StageWriter
 
 #: DuckDB spills staging tables, joins and sorts to disk beyond this, so ingest memory stays bounded
@@ -29,12 +30,19 @@ from liuliang.warehouse.engine import Engine, Prepared, StageWriter
 DEFAULT_MEMORY_LIMIT = "4GB"
 
 
-def connect_duckdb(path: str | Path, memory_limit: str | None = None) -> ibis.BaseBackend:
-    """Open (or create) a DuckDB file with the session pinned to UTC (timestamps are stored as naive UTC)."""
+def connect_duckdb(path: str | Path, memory_limit: str | None = None, read_only: bool = False) -> ibis.BaseBackend:
+    """Open (or create) a DuckDB file with the session pinned to UTC (timestamps are stored as naive UTC).
+
+    ``read_only`` opens an existing file with DuckDB's read-only mode, so a reader (the dashboard) cannot write even
+    by mistake; DuckDB then lets other read-only processes share the file but no writer.
+    """
     target = str(path)
-    if target != ":memory:":
+    if read_only:
+        if target == ":memory:" or not Path(target).is_file():
+            raise WorkspaceError(f"{target}: no workspace file to open read-only")
+    elif target != ":memory:":
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-    con = ibis.duckdb.connect(target)
+    con = ibis.duckdb.connect(target, read_only=read_only)
     con.raw_sql("SET TimeZone = 'UTC'")
     con.raw_sql(f"SET memory_limit = '{memory_limit or DEFAULT_MEMORY_LIMIT}'")
     return con

@@ -21,7 +21,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from liuliang.errors import WorkspaceError
+from liuliang.errors import UnsupportedOperationError, WorkspaceError
 from liuliang.warehouse import periods
 from liuliang.warehouse import tables as T
 from liuliang.warehouse.engine import Engine, Prepared
@@ -98,6 +98,7 @@ class Workspace:
     engine: Engine
     settings: WorkspaceSettings
     location: str = ""
+    read_only: bool = False
     _segments_cache: dict[tuple[int, int], list[periods.OffsetSegment]] = field(default_factory=dict, repr=False)
     _table_cache: dict[str, ir.Table] = field(default_factory=dict, repr=False)
     _prepared: OrderedDict[Hashable, Prepared] = field(default_factory=OrderedDict, repr=False)
@@ -111,18 +112,40 @@ class Workspace:
         tz: str | None = None,
         week_start: str | None = None,
         memory_limit: str | None = None,
+        read_only: bool = False,
     ) -> Workspace:
         """Open or create a workspace; ``tz``/``week_start`` are required to match an existing one.
 
         ``memory_limit`` (e.g. ``"8GB"``) caps an embedded DuckDB workspace's memory; beyond it DuckDB spills.
+        ``read_only`` opens an existing DuckDB file for reading only (the dashboard): nothing is created, recovered
+        or upgraded, and DuckDB itself refuses any write.
         """
-        engine, location = _engine_for(target, memory_limit)
-        ws = cls(engine, WorkspaceSettings(), location)
-        engine.recover()  # before anything creates a table: finish a crashed swap, drop scratch left-overs
-        ws._init_tables(tz, week_start)
+        engine, location = _engine_for(target, memory_limit, read_only)
+        ws = cls(engine, WorkspaceSettings(), location, read_only)
+        try:
+            if read_only:
+                ws._read_settings(tz, week_start)
+                return ws
+            engine.recover()  # before anything creates a table: finish a crashed swap, drop scratch left-overs
+            ws._init_tables(tz, week_start)
+        except BaseException:
+            engine.close()
+            raise
         if not engine.transactional:
             ws.repair()
         return ws
+
+    def _read_settings(self, tz: str | None, week_start: str | None) -> None:
+        """A read-only open: the tables must already be there, in the current format (nothing may be added)."""
+        missing = [n for n in (T.META, T.INGESTS, T.EVENTS, T.USER_DAY) if not self.engine.has_table(n)]
+        if missing:
+            raise WorkspaceError(f"{self.location}: not a liuliang workspace (no {', '.join(missing)} table)")
+        log_columns = self.engine.table(T.INGESTS).columns
+        if any(c not in log_columns for c in T.SCHEMAS[T.INGESTS]):
+            raise WorkspaceError(
+                f"{self.location}: written by an older liuliang; open it once for writing (liuliang info) to upgrade"
+            )
+        self._check_settings(tz, week_start)
 
     def _init_tables(self, tz: str | None, week_start: str | None) -> None:
         for name in (T.META, T.INGESTS, T.USER_KEYS, T.QUARANTINE, T.EVENTS, T.USER_DAY, T.USER_DAY_EVENT):
@@ -132,23 +155,29 @@ class Workspace:
         missing = {c: str(t) for c, t in T.SCHEMAS[T.INGESTS].items() if c not in log_columns}
         if missing:
             self.engine.add_columns(T.INGESTS, missing)
-        stored = {r["key"]: r["value"] for r in self.engine.to_arrow(self.engine.table(T.META)).to_pylist()}
-        if not stored:
+        if not self._check_settings(tz, week_start):
             settings = WorkspaceSettings(tz or "UTC", week_start or "monday")
             rows = {"tz": settings.tz, "week_start": settings.week_start, "format": "1"}
             self.engine.append(T.META, ibis.memtable({"key": list(rows), "value": list(rows.values())}))
-        else:
-            settings = WorkspaceSettings(stored["tz"], stored["week_start"])
-            if tz is not None and tz != settings.tz:
-                raise WorkspaceError(
-                    f"{self.location}: workspace reports in {settings.tz}; its rollups hold {settings.tz} days, "
-                    f"so it cannot be opened with --tz {tz} (use a new workspace for another zone)"
-                )
-            if week_start is not None and periods.check_week_start(week_start) != settings.week_start:
-                raise WorkspaceError(
-                    f"{self.location}: workspace weeks start on {settings.week_start}, not {week_start}"
-                )
+            self.settings = settings
+
+    def _check_settings(self, tz: str | None, week_start: str | None) -> bool:
+        """Load the stored zone and week start (False if none are stored yet); a different requested one is an error."""
+        stored = {r["key"]: r["value"] for r in self.engine.to_arrow(self.engine.table(T.META)).to_pylist()}
+        if not stored:
+            if self.read_only:
+                raise WorkspaceError(f"{self.location}: the workspace has no settings yet (ingest data first)")
+            return False
+        settings = WorkspaceSettings(stored["tz"], stored["week_start"])
+        if tz is not None and tz != settings.tz:
+            raise WorkspaceError(
+                f"{self.location}: workspace reports in {settings.tz}; its rollups hold {settings.tz} days, "
+                f"so it cannot be opened with --tz {tz} (use a new workspace for another zone)"
+            )
+        if week_start is not None and periods.check_week_start(week_start) != settings.week_start:
+            raise WorkspaceError(f"{self.location}: workspace weeks start on {settings.week_start}, not {week_start}")
         self.settings = settings
+        return True
 
     # -- tables -----------------------------------------------------------------------------------------
     def table(self, name: str) -> ir.Table:
@@ -197,10 +226,15 @@ class Workspace:
         """Validate and load ``source`` into ``table``; see :class:`liuliang.ingest.IngestSpec` for options."""
         from liuliang.ingest.loader import IngestSpec, ingest
 
+        self._check_writable("ingest")
         try:
             return ingest(self, source, IngestSpec(table=table, **options))
         finally:
             self.forget()  # an ingest may add tables and columns
+
+    def _check_writable(self, what: str) -> None:
+        if self.read_only:
+            raise WorkspaceError(f"{self.location}: opened read-only; cannot {what} (open it without read_only)")
 
     def forget(self) -> None:
         """Drop cached table handles and compiled queries (after this workspace writes)."""
@@ -295,6 +329,7 @@ class Workspace:
     def rebuild_rollups(self) -> None:
         from liuliang.warehouse import rollup
 
+        self._check_writable("rebuild rollups")
         self.forget()
         with self.engine.transaction():
             rollup.rebuild(self.engine)
@@ -352,7 +387,9 @@ class Workspace:
         self.close()
 
 
-def _engine_for(target: str | Path | ibis.BaseBackend | None, memory_limit: str | None = None) -> tuple[Engine, str]:
+def _engine_for(
+    target: str | Path | ibis.BaseBackend | None, memory_limit: str | None = None, read_only: bool = False
+) -> tuple[Engine, str]:
     from liuliang.warehouse.duckdb import DuckDBEngine, connect_duckdb
 
     if target is None:
@@ -360,9 +397,13 @@ def _engine_for(target: str | Path | ibis.BaseBackend | None, memory_limit: str 
     if isinstance(target, str | Path):
         text = str(target)
         if "://" in text and not text.startswith("duckdb://"):
-            return _engine_for(ibis.connect(text))
+            return _engine_for(ibis.connect(text), read_only=read_only)
         path = text.removeprefix("duckdb://") or ":memory:"
-        return DuckDBEngine(connect_duckdb(path, memory_limit)), path
+        return DuckDBEngine(connect_duckdb(path, memory_limit, read_only)), path
+    if read_only:
+        raise UnsupportedOperationError(
+            f"read_only applies to DuckDB workspace files; open the {type(target).__name__} with read-only credentials"
+        )
     backend = getattr(target, "name", None)
     if backend == "duckdb":
         target.raw_sql("SET TimeZone = 'UTC'")
