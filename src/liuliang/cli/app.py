@@ -13,6 +13,7 @@ from liuliang.cli.common import print_error
 from liuliang.cli.experiment import experiment as experiment_command
 from liuliang.cli.forecast import forecast as forecast_command
 from liuliang.cli.grant_effect import grant_effect as grant_effect_command
+from liuliang.cli.habit import habit_command
 from liuliang.cli.hunters import hunters as hunters_command
 from liuliang.cli.report import report_command
 from liuliang.cli.scorecard import scorecard_command
@@ -48,6 +49,7 @@ app.add_typer(uplift_commands.app, name="uplift", rich_help_panel="Causal")
 app.command("target", rich_help_panel="Causal")(uplift_commands.target)
 app.command("signals", rich_help_panel="Signals")(signals_command)
 app.command("intents", rich_help_panel="Signals")(intents_command)
+app.command("habit", rich_help_panel="Signals")(habit_command)
 app.command("forecast", rich_help_panel="Signals")(forecast_command)
 app.command("scorecard", rich_help_panel="Signals")(scorecard_command)
 app.command("report", rich_help_panel="Report")(report_command)

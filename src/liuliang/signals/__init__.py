@@ -3,6 +3,7 @@ forecast (DAU if incentives stop, continue or change) and the campaign scorecard
 
 from liuliang.signals.aha import AhaSignals, AhaSpec, AhaUsers, Behaviour, aha_signals, aha_users, analyze_aha
 from liuliang.signals.forecast import BacktestResult, EbbForecast, EbbSpec, backtest, ebb_forecast
+from liuliang.signals.habit import TaskHabit, TaskHabitSpec, task_habit
 from liuliang.signals.intents import (
     IntentClassifier,
     IntentEvaluation,
@@ -25,6 +26,8 @@ __all__ = [
     "IntentEvaluation",
     "IntentLabels",
     "Scorecard",
+    "TaskHabit",
+    "TaskHabitSpec",
     "VerdictRules",
     "aha_signals",
     "aha_users",
@@ -35,4 +38,5 @@ __all__ = [
     "ebb_forecast",
     "evaluate_intents",
     "scorecard",
+    "task_habit",
 ]
