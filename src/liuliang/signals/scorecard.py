@@ -480,10 +480,15 @@ def scorecard(
     u = _users(ws, spec, span)
     m = _per_user(ws, spec, span, u)
     end_month = period_of_day_number(span.end_day, "month", ws.settings.week_start)
-    summary = ws.engine.to_arrow(_summary_expr(m)).to_pylist()
-    nrr = {r["segment"]: r for r in ws.engine.to_arrow(_nrr_expr(m, end_month)).to_pylist()}
+    # Compiled SQL kept per (spec, span) until the workspace writes (``ws.query``): the four expressions are deep,
+    # and building and compiling them cost more than running them on a small workspace.
+    key = ("scorecard", spec, span)
+    summary = ws.query((*key, "summary"), lambda: _summary_expr(m)).to_pylist()
+    nrr = {r["segment"]: r for r in ws.query((*key, "nrr"), lambda: _nrr_expr(m, end_month)).to_pylist()}
     hits_expr, sizes_expr = _curve_exprs(ws, span, u)
-    points = curve_points(ws.engine.to_arrow(hits_expr), ws.engine.to_arrow(sizes_expr), span.end_day)
+    points = curve_points(
+        ws.query((*key, "hits"), lambda: hits_expr), ws.query((*key, "sizes"), lambda: sizes_expr), span.end_day
+    )
     rows = []
     for s in summary:
         seg = s["segment"]
