@@ -91,6 +91,9 @@ def test_every_view_renders(page, screenshot, serve_app) -> None:
             assert section.locator("table.numbers tbody tr").count() > 0, key
     assert page.evaluate("document.documentElement.lang") == "en"
     screenshot("all-views")
+    page.set_viewport_size({"width": 800, "height": 900})  # a wide table scrolls inside its section, not the page
+    page.wait_for_timeout(500)  # Plotly redraws responsive charts after a debounced resize
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     for key in keys:  # the JSON behind each section, now cached, matches the API's declared model
         answer = page.request.get(f"{base}/api/views/{key}")
         body = ViewResponse.model_validate(answer.json())
