@@ -16,7 +16,7 @@ import typer
 
 from liuliang.cli.common import WorkspaceOpt, open_workspace, out, parse_data_end, print_json
 from liuliang.cli.info import existing_workspace
-from liuliang.cli.output import TableFormat, TableFormatOpt, emit
+from liuliang.cli.output import TableFormat, TableFormatOpt, emit, emit_for_machines
 from liuliang.signals.forecast import EbbSpec, backtest, ebb_forecast
 
 
@@ -96,11 +96,7 @@ def forecast(
                 )
             return
         res = ebb_forecast(ws, spec, data_end=parse_data_end(data_end))
-    if fmt is TableFormat.json:
-        print_json(res.to_dict())
-        return
-    if fmt is TableFormat.csv:
-        emit(res.to_arrow(), fmt, title="")
+    if emit_for_machines(res, fmt):
         return
     emit(
         res.channels,

@@ -18,9 +18,9 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from liuliang.cli.common import WorkspaceOpt, open_workspace, out, parse_data_end, print_json
+from liuliang.cli.common import WorkspaceOpt, open_workspace, out, parse_data_end
 from liuliang.cli.info import existing_workspace
-from liuliang.cli.output import TableFormat, TableFormatOpt, emit
+from liuliang.cli.output import TableFormat, TableFormatOpt, emit_for_machines
 from liuliang.signals.habit import TaskHabit, TaskHabitSpec, task_habit
 
 
@@ -151,11 +151,7 @@ def habit_command(
     )
     with open_workspace(existing_workspace(workspace)) as ws:
         res = task_habit(ws, spec, data_end=parse_data_end(data_end))
-    if fmt is TableFormat.json:
-        print_json(res.to_dict())
-        return
-    if fmt is TableFormat.csv:
-        emit(res.to_arrow(), fmt, title="")
+    if emit_for_machines(res, fmt):
         return
     out.print(
         f"{res.n_users:,} users; {res.task_texts:,} of {res.distinct_texts:,} distinct texts are task requests "

@@ -50,6 +50,18 @@ def _text(value: Any, percent: bool, name: str = "") -> str:
     return str(value)
 
 
+def emit_for_machines(result: Any, fmt: TableFormat) -> bool:
+    """``--format json``: the result's ``to_dict()``; ``csv``: its long table. Returns True when it wrote, so a
+    command goes on to print its own tables only for people."""
+    if fmt is TableFormat.json:
+        print_json(result.to_dict())
+        return True
+    if fmt is TableFormat.csv:
+        emit(result.to_arrow(), fmt, title="")
+        return True
+    return False
+
+
 def emit(
     table: pa.Table,
     fmt: TableFormat,

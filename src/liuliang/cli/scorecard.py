@@ -15,9 +15,9 @@ import typer
 from rich import box
 from rich.table import Table
 
-from liuliang.cli.common import WorkspaceOpt, open_workspace, out, parse_data_end, print_json
+from liuliang.cli.common import WorkspaceOpt, open_workspace, out, parse_data_end
 from liuliang.cli.info import existing_workspace
-from liuliang.cli.output import TableFormat, TableFormatOpt, emit
+from liuliang.cli.output import TableFormat, TableFormatOpt, emit_for_machines
 from liuliang.signals.scorecard import Scorecard, scorecard
 
 
@@ -125,10 +125,6 @@ def scorecard_command(
             take_rate=take_rate,
             ltv_months=ltv_months,
         )
-    if fmt is TableFormat.json:
-        print_json(res.to_dict())
-        return
-    if fmt is TableFormat.csv:
-        emit(res.to_arrow(), fmt, title="")
+    if emit_for_machines(res, fmt):
         return
     print_scorecard(res)

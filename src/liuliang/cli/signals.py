@@ -29,7 +29,7 @@ from rich.text import Text
 
 from liuliang.cli.common import WorkspaceOpt, open_workspace, out, parse_data_end, print_json
 from liuliang.cli.info import existing_workspace
-from liuliang.cli.output import TableFormat, TableFormatOpt, emit
+from liuliang.cli.output import TableFormat, TableFormatOpt, emit, emit_for_machines
 from liuliang.errors import WorkspaceError
 from liuliang.metrics.retention.result import period_start
 from liuliang.signals.aha import AhaSignals, AhaSpec, aha_signals
@@ -216,11 +216,7 @@ def signals(
     )
     with open_workspace(existing_workspace(workspace)) as ws:
         res = aha_signals(ws, spec, data_end=parse_data_end(data_end))
-    if fmt is TableFormat.json:
-        print_json(res.to_dict())
-        return
-    if fmt is TableFormat.csv:
-        emit(res.to_arrow(), fmt, title="")
+    if emit_for_machines(res, fmt):
         return
     out.print(
         f"{res.n_observed:,} users observed to day {horizon} (D{horizon} {_pct(res.base_rate)}); "
