@@ -136,6 +136,14 @@ def test_filter_change_and_language(page, screenshot, serve_app) -> None:
     assert page.input_value('select[name="lang"]') == "zh"
     assert numbers(page, "retention") == after
 
+    # Choosing a preset brings its criterion along (Mixpanel counts "on or after").
+    page.select_option('select[name="criterion"]', "on")
+    page.wait_for_selector(READY, timeout=60_000)
+    page.select_option('select[name="preset"]', "mixpanel")
+    page.wait_for_selector(READY, timeout=60_000)
+    assert page.input_value('select[name="criterion"]') == "on_or_after"
+    assert "preset=mixpanel" in page.url and "criterion=on_or_after" in page.url
+
 
 def test_spinner_shows_while_a_request_runs(page, screenshot, serve_app) -> None:
     base = serve_app({"slow": f"{__name__}:slow_view", **subset("stickiness")})

@@ -88,6 +88,7 @@ def test_meta_describes_the_workspace(client: TestClient, small_world_workspace:
     assert meta.users == 3000
     assert meta.breakdowns == ["channel", "campaign"]  # labels only: no keys, times or amounts
     assert meta.presets == ["posthog", "amplitude", "mixpanel"]
+    assert meta.preset_criteria == {"posthog": "on", "amplitude": "on", "mixpanel": "on_or_after"}
     assert [v.key for v in meta.views] == ["active", "echo", "missing", "slow"]
     assert meta.defaults.breakdown == "channel"
     with duckdb.connect(str(small_world_workspace), read_only=True) as con:

@@ -65,6 +65,10 @@ class MetaResponse(BaseModel):
     tables: list[TableCount]
     breakdowns: list[str] = Field(description="Columns of `users` a view may be split by.")
     presets: list[str]
+    preset_criteria: dict[str, str] = Field(
+        default_factory=dict,
+        description="Each preset's retention criterion; choosing a preset in the page sets the criterion to it.",
+    )
     periods: list[str]
     criteria: list[str]
     langs: list[str]

@@ -221,6 +221,7 @@ def _build_meta(ws: Workspace, version: int, path: Path) -> MetaResponse:
         tables=[TableCount(name=t.name, rows=t.rows) for t in info.tables],
         breakdowns=breakdowns,
         presets=list(PRESETS),
+        preset_criteria={name: make().criterion for name, make in PRESETS.items()},
         periods=list(PERIODS),
         criteria=list(CRITERIA),
         langs=list(LANGS),

@@ -172,6 +172,11 @@
     if (gen === generation) document.body.dataset.ready = "1";
   }
 
+  // A preset brings its tool's criterion (Mixpanel counts "on or after"); the criterion control can still override.
+  form.elements.preset.addEventListener("change", () => {
+    const chosen = form.elements.preset.selectedOptions[0];
+    if (chosen && chosen.dataset.criterion) form.elements.criterion.value = chosen.dataset.criterion;
+  });
   form.addEventListener("change", refresh);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
