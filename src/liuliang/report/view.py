@@ -168,6 +168,8 @@ VIEWS: dict[str, str] = {
     "lifecycle": "liuliang.report.views.activity:lifecycle_bars",
     "revenue": "liuliang.report.views.revenue:revenue_retention",
     "decay": "liuliang.report.views.decay:decay_projection",
+    "habit": "liuliang.report.views.signals:task_habit_view",
+    "aha": "liuliang.report.views.signals:aha_view",
     "experiment": "liuliang.report.views.causal:experiment",
     "uplift": "liuliang.report.views.causal:uplift",
     "scorecard": "liuliang.report.views.scorecard:scorecard",

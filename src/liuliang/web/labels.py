@@ -15,6 +15,8 @@ VIEW_LABELS: dict[str, tuple[str, str]] = {
     "lifecycle": ("Lifecycle", "用户生命周期"),
     "revenue": ("Revenue retention", "收入留存"),
     "decay": ("Decay and projection", "衰减与预测"),
+    "habit": ("Task-request habit", "任务请求习惯"),
+    "aha": ("Aha signals", "啊哈信号"),
     "experiment": ("Experiment", "实验"),
     "uplift": ("Uplift", "增益"),
     "scorecard": ("Campaign scorecard", "活动记分卡"),
