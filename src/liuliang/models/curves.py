@@ -173,15 +173,30 @@ def _fit_one(model: str, a: np.ndarray, r: np.ndarray, n: np.ndarray) -> MLEResu
     return maximise(nll, _starts(model, a, r, n), model=f"RetentionCurveFitter({model})")
 
 
-def _log_floor(model: str) -> Callable[[np.ndarray], float]:
-    """log(habit floor) as a function of the unconstrained parameters (the profile's equality constraint)."""
+#: The logit-scale parameters whose product is each floor model's habit floor (``_Model.floor``).
+FLOOR_FACTORS: dict[str, tuple[str, ...]] = {
+    "power_floor": ("level", "floor_share"),
+    "mixture": ("level", "habit_share", "floor_share"),
+}
+
+
+def _log_floor(model: str) -> tuple[Callable[[np.ndarray], float], Callable[[np.ndarray], np.ndarray]]:
+    """log(habit floor) as a function of the unconstrained parameters (the profile's equality constraint), and its
+    gradient. The floor is a product of logit-scale shares, so log floor = Σ log expit(u_i) and the gradient is
+    expit(−u_i) on those coordinates: exact, where SLSQP's finite differences cost as much as the objective."""
     spec = MODELS[model]
+    idx = [spec.names.index(name) for name in FLOOR_FACTORS[model]]
+    assert all(spec.transforms[i] == "logit" for i in idx)
 
     def log_floor(u: np.ndarray) -> float:
-        with np.errstate(all="ignore"):
-            return float(np.log(spec.floor(dict(zip(spec.names, to_natural(u, spec.transforms)[0], strict=True)))))
+        return float(np.sum(special.log_expit(np.asarray(u, dtype=float)[idx])))
 
-    return log_floor
+    def grad(u: np.ndarray) -> np.ndarray:
+        g = np.zeros(len(spec.names))
+        g[idx] = special.expit(-np.asarray(u, dtype=float)[idx])
+        return g
+
+    return log_floor, grad
 
 
 def _profile_floor(model: str, nll: Callable[[np.ndarray], tuple[float, Any]], mle: MLEResult, cut: float) -> tuple:
@@ -192,11 +207,11 @@ def _profile_floor(model: str, nll: Callable[[np.ndarray], tuple[float, Any]], m
     estimate sits near 0 (a logit at -inf) the Hessian sees a flat direction of zero width, so a delta-method
     interval collapses onto the estimate exactly when the data say least. The profile asks the data directly.
     """
-    log_floor = _log_floor(model)
+    log_floor, log_floor_grad = _log_floor(model)
     best = mle.neg_log_likelihood
 
     def excess(v: float) -> float:
-        cons = {"type": "eq", "fun": lambda u: log_floor(u) - np.log(v)}
+        cons = {"type": "eq", "fun": lambda u: log_floor(u) - np.log(v), "jac": log_floor_grad}
         starts = [mle.x]
         out = np.inf
         for x0 in starts:
@@ -215,7 +230,8 @@ def _profile_floor(model: str, nll: Callable[[np.ndarray], tuple[float, Any]], m
         return out
 
     def bisect(inside: float, outside: float) -> float:
-        # geometric bisection between a floor inside the interval and one outside it
+        # geometric bisection between a floor inside the interval and one outside it (Brent's method on log floor
+        # was tried: as many refits, each slower, since its probes land far from the optimum more often)
         for _ in range(14):
             mid = float(np.sqrt(inside * outside))
             if excess(mid) <= cut:
