@@ -157,6 +157,101 @@ def test_fixed_log_feature_sets_by_hand(duck_ws) -> None:
     assert [b.features for b in two.behaviours if b.features] == [("ask", "browse")]
 
 
+# -- Spark: the feature-set flags and the statistics, cell by cell ----------------------------------------------------
+def _set_log() -> tuple[list[tuple[str, dt.datetime, str]], dict[str, str]]:
+    """FIXED plus 24 users w00..w23 built from the bits of their number, so every pair and triple of ask, browse,
+    帮我订 occurs: w<i> opens the app on its first day (day i % 3) and, when i % 3 == 1, the next day; asks on the
+    first day when i & 1 (again the next day when i & 8), browses on the first day when i & 2, orders 帮我订 on offset 2
+    when i & 4 (at local 23:30, the window's last minutes) and comes back on offset 5 when it asked and i % 3 != 2, or
+    when i % 7 == 0. Channels alternate in pairs; every sixth user has none."""
+    rows = list(FIXED)
+    channels = {"u1": "paid", "u2": "organic", "u4": "paid"}
+    for i in range(24):
+        u, a = f"w{i:02d}", i % 3
+        day = lambda off, h=4, mi=0, a=a: _utc(2024, 3, 1 + a + off, h, mi)  # noqa: E731  (04:00 UTC = 12:00 local)
+        rows.append((u, day(0), "open"))
+        if a == 1:
+            rows.append((u, day(1, 2), "open"))
+        if i & 1:
+            rows.append((u, day(0, 5), "ask"))
+        if i & 8:
+            rows.append((u, day(1, 6), "ask"))
+        if i & 2:
+            rows.append((u, day(0, 7), "browse"))
+        if i & 4:
+            rows.append((u, day(2, 15, 30), "帮我订"))
+        if (i & 1 and i % 3 != 2) or i % 7 == 0:
+            rows.append((u, day(5), "open"))
+        if i % 6 != 5:
+            channels[u] = ("paid", "organic")[(i // 2) % 2]
+    return rows, channels
+
+
+@pytest.mark.spark
+def test_spark_feature_sets_match_duckdb(spark_db) -> None:
+    """The same hand log on DuckDB and on Spark, pairs (sets=2) and pairs + triples (sets=3): the per-user table
+    (counts, thresholds, set flags; schema too) is equal, and every cell of the statistics table agrees (floats to
+    1e-9, strings exactly). DuckDB is also held to the plain-Python reference, so the two cannot agree on a wrong
+    answer."""
+    rows, channels = _set_log()
+    # min_cell=1, min_overlap=0: 27 users in 9 strata, so that most rows get an adjusted effect, a rank and a q-value
+    base = AhaSpec(days=3, horizon=5, thresholds=(1, 2), min_coverage=0.0, min_cell=1, min_overlap=0.0)
+    specs = [replace(base, sets=2, set_events=3), replace(base, sets=3)]
+    users_table = pa.table({"user_id": list(channels), "channel": list(channels.values())})
+    duck = liuliang.Workspace.open(":memory:", tz=TZ)
+    spark = spark_db()  # Asia/Shanghai
+    try:
+        for ws in (duck, spark):
+            ws.ingest(_events(rows))
+            ws.ingest(users_table, table="users")
+        pairs = [
+            (aha_users(duck, spec, data_end=FIXED_END), aha_users(spark, spec, data_end=FIXED_END)) for spec in specs
+        ]
+    finally:
+        duck.close()
+        spark.close()
+    for spec, (want, got) in zip(specs, pairs, strict=True):
+        expected, n_users, events = reference_users(
+            [{"user_id": u, "ts": t, "event": e} for u, t, e in rows],
+            channels,
+            tz=TZ,
+            days=3,
+            horizon=5,
+            thresholds=(1, 2),
+            criterion="on",
+            data_end=FIXED_END,
+            sets=spec.sets,
+            set_events=spec.set_events,
+        )
+        assert want.events == tuple(events) == ("open", "ask", "browse", "帮我订")
+        assert _as_reference(want) == expected and want.n_users == n_users == 28
+        sets = [b.column for b in want.behaviours if b.kind == "set"]
+        assert len(sets) == (3 if spec.sets == 2 else 6 + 4)
+        assert all(0 < sum(want.table[c].to_pylist()) < want.n_observed for c in sets if "open" not in c)
+        # the warehouse part: the same users, flags and types
+        assert (got.events, got.behaviours) == (want.events, want.behaviours)
+        assert (got.n_users, got.n_unobserved, got.n_observed) == (want.n_users, want.n_unobserved, want.n_observed)
+        assert got.table.schema == want.table.schema
+        assert got.table.sort_by("user_id").to_pylist() == want.table.sort_by("user_id").to_pylist()
+        # the statistics part, every cell
+        a, b = analyze_aha(want), analyze_aha(got)
+        assert b.findings == a.findings and b.base_rate == pytest.approx(a.base_rate, abs=1e-9)
+        order = [("kind", "ascending"), ("behaviour", "ascending")]
+        ta, tb = a.table.sort_by(order), b.table.sort_by(order)
+        assert tb.schema == ta.schema and tb.num_rows == ta.num_rows == len(want.behaviours)
+        finite = 0
+        for name in ta.column_names:
+            for x, y in zip(ta[name].to_pylist(), tb[name].to_pylist(), strict=True):
+                if isinstance(x, float) and math.isnan(x):
+                    assert isinstance(y, float) and math.isnan(y), (spec.sets, name, x, y)
+                elif isinstance(x, float):
+                    finite += name == "adjusted"
+                    assert y == pytest.approx(x, rel=1e-9, abs=1e-9), (spec.sets, name, x, y)
+                else:
+                    assert x == y, (spec.sets, name, x, y)
+        assert finite >= 9 and sum(r is not None for r in ta["rank"].to_pylist()) >= 9  # not NaN against NaN
+
+
 # -- the warehouse part: random logs against the reference (DuckDB) ---------------------------------------------------
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
