@@ -1,5 +1,6 @@
-"""``liuliang habit`` on the small generated world: json is the API's result, the table shows the API's numbers,
-csv is the long cohort-week table, options reach the spec and errors are one line with exit code 2."""
+"""``liuliang habit`` on the small generated world: json is the API's result, the table shows the API's numbers
+(including the adjusted line per breakdown value), csv is the long cohort-week table, options reach the spec and
+errors are one line with exit code 2."""
 
 from __future__ import annotations
 
@@ -62,25 +63,43 @@ def test_json_csv_and_table_are_the_api_result(ws_path, capsys) -> None:
         assert [r["bucket"], f"{r['users']:,}", f"{100 * r['share']:.1f}%", f"{100 * r['rate']:.1f}%"] in [
             x[:4] for x in rows
         ]
+    # one adjusted line per channel and for all, with the API's numbers, written out here
+    lines = out.splitlines()
+    adjusted = res.adjusted.to_pylist()
+    assert [r["breakdown"] for r in adjusted] == ["free_order", "organic", "red_packet", "social_share", "all"]
+    for r in adjusted:
+        pts = [f"{100 * r[c]:+.0f}" for c in ("adjusted_difference", "ci_lower", "ci_upper")]
+        expected_line = (
+            f"{r['breakdown']}: 3+ task requests in the first 7 days: D30 {100 * r['rate_with']:.0f}% vs "
+            f"{100 * r['rate_without']:.0f}%; within channel and early activity {pts[0]} pts "
+            f"(95% CI {pts[1]} to {pts[2]})"
+        )
+        assert expected_line in lines
+    pooled = next(r for r in adjusted if r["breakdown"] == "all")
+    assert pooled["ci_lower"] > 0 and pooled["adjusted_difference"] < pooled["raw_difference"]
 
 
 def test_options_reach_the_spec(ws_path, capsys) -> None:
     argv = ["habit", "-w", str(ws_path), "--weeks", "3", "--cohort", "month", "--early-days", "3"]
-    argv += ["--retention-day", "14", "--data-end", "2026-03-20T00:00:00", "-f", "json"]
+    argv += ["--retention-day", "14", "--threshold", "2", "--data-end", "2026-03-20T00:00:00", "-f", "json"]
     code, out, err = run(argv, capsys)
     assert code == 0, err
-    spec = TaskHabitSpec(cohort_period="month", weeks=3, early_days=3, retention_day=14)
+    spec = TaskHabitSpec(cohort_period="month", weeks=3, early_days=3, retention_day=14, threshold=2)
     expected, res = _api(ws_path, spec, dt.datetime(2026, 3, 20))
     data = json.loads(out)
     assert data == expected
     assert data["data_end"] == "2026-03-20T00:00:00" and {r["week"] for r in data["rows"]} == {0, 1, 2}
     assert {r["breakdown"] for r in data["retention"]} == {"all"}
+    assert [(r["breakdown"], r["k"]) for r in data["adjusted"]] == [("all", 2)] and data["adjusted_by"] == "channel"
     # --per member shows task requests per cohort member and the per-member slope
     code, out, _ = run(["habit", "-w", str(ws_path), "--per", "member", "--weeks", "3"], capsys)
     assert code == 0 and "per cohort member" in out
     _, res = _api(ws_path, TaskHabitSpec(weeks=3))
     first = res.table.to_pylist()[0]
     assert f"{first['task_per_user']:.1f}" in out
+    # without --by: one adjusted line, no group name in front (the strata are still the users' channels)
+    assert res.adjusted_finding() in out.splitlines()
+    assert res.adjusted_finding().startswith("3+ task requests in the first 7 days: D30 ")
 
 
 def _flat(err: str) -> str:

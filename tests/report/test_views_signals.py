@@ -152,6 +152,26 @@ def test_habit_retention_panel_and_reading(views, habit) -> None:
     )
 
 
+def test_habit_note_has_the_adjusted_relation(views, habit) -> None:
+    """The note quotes the API's pooled 3+-against-none row: raw gap, and the gap within channel x early activity."""
+    (adj,) = [r for r in habit.adjusted.to_pylist() if r["breakdown"] == "all"]
+    assert habit.adjusted_by == "channel" and adj["k"] == 3
+    assert adj["ci_lower"] > 0 and adj["adjusted_difference"] < adj["raw_difference"]  # planted: both ask and stay
+    pts = {c: f"{100 * adj[c]:+.1f}" for c in ("raw_difference", "adjusted_difference", "ci_lower", "ci_upper")}
+    en, zh = views[("habit", "en")].note, views[("habit", "zh")].note
+    assert (
+        f"Users with 3+ task requests in their first week kept {pct(adj['rate_with'])} at D30 against "
+        f"{pct(adj['rate_without'])} for those with none ({pts['raw_difference']} pts); among users of the same "
+        f"channel and number of early active days the gap is {pts['adjusted_difference']} pts "
+        f"(95% CI {pts['ci_lower']} to {pts['ci_upper']}), the part not explained by coming back early."
+    ) in en
+    assert "同渠道、同早期活跃天数" in zh
+    for text in (pct(adj["rate_with"]), pct(adj["rate_without"]), *pts.values()):
+        assert text in zh
+    # the reading stays one sentence, without the adjusted figure
+    assert pts["adjusted_difference"] + " pts" not in views[("habit", "en")].reading
+
+
 def test_habit_respects_start_end_and_breakdown(ws) -> None:
     start, end = dt.date(2026, 1, 25), dt.date(2026, 3, 20)
     spec = ViewSpec(start=start, end=end, breakdown=None, period="week", criterion="on_or_after", lang="zh")
@@ -179,6 +199,7 @@ def test_habit_reading_without_users_observed_to_day_30(ws) -> None:
         "nobody has reached D30 yet."
     )
     assert not any(t.type == "bar" and len(t.x) for t in v.figure.data)
+    assert "pts" not in v.note and res.adjusted["adjusted_difference"].null_count == res.adjusted.num_rows
     pooled = build_view(ws, "habit", ViewSpec(end=end, breakdown=None, lang="zh"))
     (all0,) = [r for r in rows(pooled) if r["week"] == 0]
     assert pooled.reading == f"全部用户首周人均请求 {all0['task_per_user']:.1f} 次任务；还没有用户到达第30天。"

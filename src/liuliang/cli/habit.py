@@ -2,8 +2,11 @@
 trend, and day-N retention by task requests in the first days (:mod:`liuliang.signals.habit`).
 
 The table view is compact on purpose: one line per cohort with one cell per week, then one line per breakdown
-value with one cell per early-request bucket. ``--format csv`` writes the long cohort-week table (every count);
-``--format json`` writes the whole result (cohort weeks, trend, retention by bucket, rank correlation).
+value with one cell per early-request bucket, the rank correlations, and one line per breakdown value comparing
+users with ``--threshold`` (3) or more early requests with users with none, raw and within channel x early active
+days (:attr:`TaskHabit.adjusted`): the figure that says whether asking adds anything beyond coming back.
+``--format csv`` writes the long cohort-week table (every count); ``--format json`` writes the whole result
+(cohort weeks, trend, retention by bucket, rank correlation, adjusted relation).
 """
 
 from __future__ import annotations
@@ -125,6 +128,9 @@ def habit_command(
         int, typer.Option("--early-days", help="Early window d: task requests in the first d days.")
     ] = 7,
     retention_day: Annotated[int, typer.Option("--retention-day", help="Retention day N (active on day N).")] = 30,
+    threshold: Annotated[
+        int, typer.Option("--threshold", help="k of the adjusted line: k+ early task requests against none.")
+    ] = 3,
     per: Annotated[
         Per, typer.Option("--per", help="Table: task requests per active user (intensity) or per member (volume).")
     ] = Per.active,
@@ -139,7 +145,8 @@ def habit_command(
     Week k is days 7k..7k+6 from the user's first active day; a cohort is the week of that day (x --by).
     w0, w1, ...: task requests per active user that week (--per member: per cohort member); * the week has not
     ended for every member. trend: weighted slope over complete weeks, as % of the level per week.
-    Then: day --retention-day retention by task requests in the first --early-days days (users), and Spearman's rho.
+    Then: day --retention-day retention by task requests in the first --early-days days (users), Spearman's rho,
+    and --threshold+ requests against none, raw and within channel (or --by) x early active days, with a 95% CI.
     Associations, not promises: task users are a different kind of user.
     """
     spec = TaskHabitSpec(
@@ -148,6 +155,7 @@ def habit_command(
         breakdown=by,
         early_days=early_days,
         retention_day=retention_day,
+        threshold=threshold,
     )
     with open_workspace(existing_workspace(workspace)) as ws:
         res = task_habit(ws, spec, data_end=parse_data_end(data_end))
@@ -178,3 +186,6 @@ def habit_command(
         left=2,
     )
     _grid(f"rank correlation of early task requests with D{retention_day}", *correlation_display(res))
+    for value in _values(res.adjusted):
+        line = res.adjusted_finding(value)
+        out.print(line if by is None else f"{value}: {line}", highlight=False, soft_wrap=True)

@@ -109,6 +109,7 @@ __all__ = [
     "AhaUsers",
     "Behaviour",
     "StratifiedEffect",
+    "activity_strata",
     "aha_signals",
     "aha_users",
     "analyze_aha",
@@ -303,18 +304,32 @@ class AhaUsers:
         return self.table[name].to_numpy(zero_copy_only=False)
 
     def strata(self) -> np.ndarray:
-        """Integer stratum code per user: channel x early-activity bin."""
-        activity = self.column("early_active_days").astype(np.int64)
-        if self.spec.activity_bins is not None:
-            activity = np.searchsorted(np.asarray(self.spec.activity_bins), activity, side="right")
-        _, channel = np.unique(np.asarray(self.table["channel"].to_pylist(), dtype=object), return_inverse=True)
-        return channel.astype(np.int64) * (self.spec.days + 1) + activity
+        """Integer stratum code per user: channel x early-activity bin (:func:`activity_strata`)."""
+        return activity_strata(
+            self.table["channel"].to_pylist(),
+            self.column("early_active_days"),
+            days=self.spec.days,
+            activity_bins=self.spec.activity_bins,
+        )
 
     def __repr__(self) -> str:
         return (
             f"AhaUsers(observed={self.n_observed:,}, unobserved={self.n_unobserved:,}, "
             f"behaviours={len(self.behaviours)}, data_end={self.data_end:%Y-%m-%d %H:%M})"
         )
+
+
+def activity_strata(
+    groups: Sequence[Any], early_active_days: Any, *, days: int, activity_bins: Sequence[int] | None = None
+) -> np.ndarray:
+    """Integer stratum code per user: group (the channel) x early active days (``1 .. days``, or the index of its
+    bin when ``activity_bins`` gives lower edges). Public so that other signals (:mod:`liuliang.signals.habit`)
+    adjust within exactly the strata the aha search uses."""
+    activity = np.asarray(early_active_days).astype(np.int64)
+    if activity_bins is not None:
+        activity = np.searchsorted(np.asarray(activity_bins), activity, side="right")
+    _, group = np.unique(np.asarray(groups, dtype=object), return_inverse=True)
+    return group.astype(np.int64).reshape(-1) * (days + 1) + activity
 
 
 def _first_days(ws: Workspace, spec: AhaSpec, data_end: dt.datetime) -> tuple[ir.Table, ir.Table, int]:

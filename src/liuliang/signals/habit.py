@@ -43,9 +43,21 @@ by their task requests on days ``a .. a + d - 1`` (``d`` = :attr:`TaskHabitSpec.
 exactly, the "on" criterion of :mod:`liuliang.signals.aha`: it means the same for every user) has a Wilson interval,
 which keeps its coverage for the small and extreme buckets where Wald's collapses to a point. The Spearman rank
 correlation of the early count with retention (computed exactly from the grouped counts, ties at mid-ranks) has a
-Fisher-z interval with the Fieller-Hartley-Pearson variance ``1.06 / (n - 3)`` and scipy's t-test p-value. Like
-any aha signal this is association: task users are a different kind of user, and this does not say that pushing
-requests would retain anyone (:mod:`liuliang.signals.aha` adjusts for channel and early activity).
+Fisher-z interval with the Fieller-Hartley-Pearson variance ``1.06 / (n - 3)`` and scipy's t-test p-value.
+
+Adjusted relation (:attr:`TaskHabit.adjusted`), per breakdown value and ``all``: the day-N difference between
+observed users with at least ``k`` task requests in the early window (:attr:`TaskHabitSpec.threshold`, default 3)
+and those with none (users with 1 .. k-1 are in neither group), raw and *within* strata of the same group x the same
+number of active days in the early window (``1 .. d``). The group is the breakdown when one is set, else the users'
+``channel`` column when there is one, else nothing (early activity only); :attr:`TaskHabit.adjusted_by` says which.
+Why: asking for three tasks needs coming back, and users who come back stay, so the raw gap mixes "asks" with "was
+active" — and in a subsidy war a channel's red packets buy both early visits and early requests. The strata and the
+estimator are those of :mod:`liuliang.signals.aha` (:func:`~liuliang.signals.aha.activity_strata`,
+:func:`~liuliang.signals.aha.stratified_difference`: within-stratum differences weighted by stratum size over the
+strata where both groups have at least :attr:`TaskHabitSpec.min_cell` users, Wald variance on add-one rates), so
+the two signals adjust the same way. A request count that only marks activity gets an adjusted effect near zero.
+Both stay associations: task users are a different kind of user (measured strata hold only channel and activity
+fixed), and neither says that pushing requests would retain anyone.
 
 Engine: the heavy per-event work stays in the warehouse. The distinct texts (logs repeat "帮我打车" endlessly) are
 streamed out in batches and labelled in Python by the Arrow-vectorised rules (once per distinct normalised text);
@@ -77,11 +89,13 @@ from scipy import stats
 from liuliang.errors import LiuliangError, ModelInputError, WorkspaceError
 from liuliang.metrics.result import LongResult, json_rows, spec_dict
 from liuliang.metrics.retention.result import period_start
+from liuliang.signals.aha import activity_strata, stratified_difference
 from liuliang.signals.intents import IntentClassifier
 from liuliang.warehouse import Workspace, periods
 from liuliang.warehouse import tables as T
 
 __all__ = [
+    "ADJUSTED_SCHEMA",
     "CORRELATION_SCHEMA",
     "RESULT_SCHEMA",
     "RETENTION_SCHEMA",
@@ -89,6 +103,7 @@ __all__ = [
     "RankCorrelation",
     "TaskHabit",
     "TaskHabitSpec",
+    "adjusted_table",
     "bucket_labels",
     "grouped_spearman",
     "habit_counts_expr",
@@ -119,6 +134,9 @@ class TaskHabitSpec:
     buckets : lower edges of the early task-request buckets, starting at 0 and increasing; the last is open
         (default ``(0, 1, 2, 3, 5)``: 0, 1, 2, 3-4, 5+).
     since : only users whose first active day is on or after this local date.
+    threshold : k of the adjusted relation: users with at least k task requests in the early window against users
+        with none.
+    min_cell : a stratum enters the adjusted difference when both groups have at least this many users there.
     alpha : 1 - interval coverage.
     """
 
@@ -129,6 +147,8 @@ class TaskHabitSpec:
     retention_day: int = 30
     buckets: tuple[int, ...] = (0, 1, 2, 3, 5)
     since: dt.date | None = None
+    threshold: int = 3
+    min_cell: int = 2
     alpha: float = 0.05
 
     def __post_init__(self) -> None:
@@ -140,7 +160,7 @@ class TaskHabitSpec:
 
         if self.cohort_period not in ("day", "week", "month"):
             raise bad("cohort_period", "'day', 'week' or 'month'")
-        for name in ("weeks", "early_days", "retention_day"):
+        for name in ("weeks", "early_days", "retention_day", "threshold", "min_cell"):
             if not is_int(getattr(self, name), 1):
                 raise bad(name, "an integer >= 1")
         if self.early_days > self.retention_day:
@@ -290,8 +310,20 @@ def task_texts(
     return tasks, seen, method or type(clf.model).__name__
 
 
-def _members(ws: Workspace, spec: TaskHabitSpec, data_end: dt.datetime) -> tuple[ir.Table, ir.Table, int]:
-    """(user_day up to ``data_end`` with an int64 ``day``, members ``user_key, a, cohort, breakdown``, end day)."""
+def _user_attribute(ws: Workspace, column: str) -> ir.Table:
+    """``_k, _b``: one string value of ``users.<column>`` per user (the largest, even with duplicate rows)."""
+    users = ws.table(T.USERS)
+    attr = users.select("user_key", _b=users[column].cast("string"))
+    attr = attr.group_by("user_key").aggregate(_b=attr._b.max())
+    return attr.select(_k="user_key", _b="_b")
+
+
+def _members(ws: Workspace, spec: TaskHabitSpec, data_end: dt.datetime) -> tuple[ir.Table, ir.Table, int, str | None]:
+    """(user_day up to ``data_end`` with an int64 ``day``, members ``user_key, a, cohort, breakdown, stratum``, end
+    day, the users column the adjusted relation stratifies by).
+
+    ``stratum`` is the group of the adjusted relation (module docstring): the breakdown value when there is a
+    breakdown, else ``users.channel`` when the column exists, else ``(none)`` for everyone."""
     end_day = periods.day_of_instant(data_end, ws.settings.tz)
     ud = ws.user_day()
     ud = ud.filter((ud.day < end_day) | ((ud.day == end_day) & (ud.first_ts <= ibis.literal(data_end, "timestamp"))))
@@ -303,21 +335,24 @@ def _members(ws: Workspace, spec: TaskHabitSpec, data_end: dt.datetime) -> tuple
         cohort=periods.period_of_day(first.a, spec.cohort_period, ws.settings.week_start).cast("int64")
     )
     if spec.breakdown is None:
-        members = first.mutate(breakdown=ibis.literal(ALL))
-    else:
-        if not ws.has_table(T.USERS):
-            raise WorkspaceError(f"breakdown={spec.breakdown!r} reads the users table; ingest it first (table='users')")
-        users = ws.table(T.USERS)
-        if spec.breakdown not in users.columns:
-            raise WorkspaceError(
-                f"the users table has no column {spec.breakdown!r}; columns: {', '.join(users.columns)}"
-            )
-        attr = users.select("user_key", _b=users[spec.breakdown].cast("string"))
-        attr = attr.group_by("user_key").aggregate(_b=attr._b.max())  # one value per user even with duplicates
-        attr = attr.select(_k="user_key", _b="_b")
+        has_channel = ws.has_table(T.USERS) and "channel" in ws.table(T.USERS).columns
+        if not has_channel:
+            members = first.mutate(breakdown=ibis.literal(ALL), stratum=ibis.literal(NO_VALUE))
+            return ud, members, end_day, None
+        attr = _user_attribute(ws, "channel")
         j = first.left_join(attr, first.user_key == attr._k)
-        members = j.select("user_key", "a", "cohort", breakdown=j._b.fill_null(NO_VALUE))
-    return ud, members, end_day
+        members = j.select("user_key", "a", "cohort", breakdown=ibis.literal(ALL), stratum=j._b.fill_null(NO_VALUE))
+        return ud, members, end_day, "channel"
+    if not ws.has_table(T.USERS):
+        raise WorkspaceError(f"breakdown={spec.breakdown!r} reads the users table; ingest it first (table='users')")
+    users = ws.table(T.USERS)
+    if spec.breakdown not in users.columns:
+        raise WorkspaceError(f"the users table has no column {spec.breakdown!r}; columns: {', '.join(users.columns)}")
+    attr = _user_attribute(ws, spec.breakdown)
+    j = first.left_join(attr, first.user_key == attr._k)
+    value = j._b.fill_null(NO_VALUE)
+    members = j.select("user_key", "a", "cohort", breakdown=value, stratum=value)
+    return ud, members, end_day, spec.breakdown
 
 
 def _user_days(ws: Workspace, ud: ir.Table, tasks: ir.Table, data_end: dt.datetime) -> ir.Table:
@@ -353,15 +388,20 @@ def cohort_week_expr(days: ir.Table, members: ir.Table, weeks: int) -> ir.Table:
 
 
 def relation_expr(days: ir.Table, members: ir.Table, spec: TaskHabitSpec, end_day: int) -> ir.Table:
-    """``breakdown, early_tasks, retained, users`` over users observed to day N (build only)."""
+    """``breakdown, stratum, early_tasks, early_active_days, retained, users`` over users observed to day N (build
+    only). The stratum and early active days ride along for the adjusted relation; the rows stay few (groups x
+    counts x 1..d days x 0/1), so Python still gets aggregates, not users."""
     obs = members.filter(members.a + spec.retention_day < end_day)
     j = days.join(obs, "user_key")
     off = j.day - j.a
-    per_user = j.group_by(["user_key", "breakdown"]).aggregate(
-        early_tasks=ibis.ifelse(off < spec.early_days, j.tasks, 0).sum(),
+    early = off < spec.early_days
+    per_user = j.group_by(["user_key", "breakdown", "stratum"]).aggregate(
+        early_tasks=ibis.ifelse(early, j.tasks, 0).sum(),
+        early_active_days=early.cast("int64").sum(),
         retained=(off == spec.retention_day).cast("int64").max(),
     )
-    return per_user.group_by(["breakdown", "early_tasks", "retained"]).aggregate(users=per_user.count())
+    keys = ["breakdown", "stratum", "early_tasks", "early_active_days", "retained"]
+    return per_user.group_by(keys).aggregate(users=per_user.count())
 
 
 def cohort_size_expr(members: ir.Table) -> ir.Table:
@@ -373,11 +413,12 @@ def cohort_size_expr(members: ir.Table) -> ir.Table:
 
 _KEYS = ("k1", "k2")
 _VALUES = ("v1", "v2", "v3", "v4")
-#: How each part of :func:`habit_counts_expr` maps onto its shared columns (``kind``, ``breakdown``, k1, k2, v1..v4).
+#: How each part of :func:`habit_counts_expr` maps onto its shared columns (``kind``, ``breakdown``, ``stratum``,
+#: k1, k2, v1..v4); ``stratum`` is only the relation's (the others carry ``(none)``).
 _PARTS: dict[str, tuple[str, ...]] = {
     "size": ("cohort", "", "cohort_users", "a_min", "a_max", ""),
     "cell": ("cohort", "week", "active_users", "task_users", "task_requests", "messages"),
-    "relation": ("early_tasks", "retained", "users", "", "", ""),
+    "relation": ("early_tasks", "retained", "users", "early_active_days", "", ""),
 }
 
 
@@ -387,7 +428,7 @@ def habit_counts_expr(days: ir.Table, members: ir.Table, spec: TaskHabitSpec, en
     Why one query: one round trip and one job instead of three (a Spark job costs seconds of fixed overhead). The
     per-user-day task counts feed both the cohort weeks and the relation; DuckDB 1.5 still computes them once per
     use (it inlines that subquery), and caching them in a temporary table first measured no faster on 1M events
-    (0.76 s vs 0.70 s), so they are not cached. Columns: ``kind, breakdown, k1, k2, v1, v2, v3, v4``.
+    (0.76 s vs 0.70 s), so they are not cached. Columns: ``kind, breakdown, stratum, k1, k2, v1, v2, v3, v4``.
     """
     parts = {
         "size": cohort_size_expr(members),
@@ -400,6 +441,7 @@ def habit_counts_expr(days: ir.Table, members: ir.Table, spec: TaskHabitSpec, en
         sel = t.select(
             kind=ibis.literal(kind),
             breakdown=t.breakdown.cast("string"),
+            stratum=t.stratum.cast("string") if "stratum" in t.columns else ibis.literal(NO_VALUE, "string"),
             **{c: (t[src].cast("int64") if src else ibis.literal(0, "int64")) for c, src in cols.items()},
         )
         out = sel if out is None else out.union(sel)
@@ -412,6 +454,8 @@ def split_counts(counts: pa.Table) -> dict[str, pa.Table]:
     for kind, names in _PARTS.items():
         part = counts.filter(pc.equal(counts["kind"], kind))
         cols = {"breakdown": part["breakdown"]}
+        if kind == "relation":
+            cols["stratum"] = part["stratum"]
         for c, name in zip((*_KEYS, *_VALUES), names, strict=True):
             if name:
                 cols[name] = part[c]
@@ -480,6 +524,24 @@ CORRELATION_SCHEMA = pa.schema(
         ("ci_lower", pa.float64()),
         ("ci_upper", pa.float64()),
         ("p_value", pa.float64()),
+    ]
+)
+
+ADJUSTED_SCHEMA = pa.schema(
+    [
+        ("breakdown", pa.string()),
+        ("k", pa.int64()),
+        ("n_with", pa.int64()),
+        ("n_without", pa.int64()),
+        ("rate_with", pa.float64()),
+        ("rate_without", pa.float64()),
+        ("raw_difference", pa.float64()),
+        ("adjusted_difference", pa.float64()),
+        ("ci_lower", pa.float64()),
+        ("ci_upper", pa.float64()),
+        ("p_value", pa.float64()),
+        ("strata_used", pa.int64()),
+        ("users_in_common_strata", pa.int64()),
     ]
 )
 
@@ -619,6 +681,60 @@ def relation_tables(rel: pa.Table, spec: TaskHabitSpec, values: Sequence[str] = 
     )
 
 
+def adjusted_table(rel: pa.Table, spec: TaskHabitSpec, values: Sequence[str] = ()) -> pa.Table:
+    """Day-N retention of users with ``>= spec.threshold`` early task requests against users with none, raw and
+    within stratum x early active days (module docstring), per breakdown value and for ``all``.
+
+    ``rel``: the relation counts (``breakdown, stratum, early_tasks, early_active_days, retained, users``). They are
+    expanded to one entry per user (observed users only: a few arrays of integers) because
+    :func:`~liuliang.signals.aha.stratified_difference` takes per-user arrays; reusing it keeps one estimator.
+    """
+    data = rel.to_pylist()
+    values = sorted({*values, *(r["breakdown"] for r in data)} - {ALL})
+    groups = [ALL] if spec.breakdown is None else [*values, ALL]
+    k = spec.threshold
+    rows = []
+    for g in groups:
+        mine = [r for r in data if g == ALL or r["breakdown"] == g]
+        part = [r for r in mine if r["early_tasks"] >= k or not r["early_tasks"]]  # users with 1 .. k-1: neither
+        n = np.array([r["users"] for r in part], dtype=np.int64)
+        t = np.repeat(np.array([r["early_tasks"] >= k for r in part], dtype=bool), n)
+        y = np.repeat(np.array([r["retained"] for r in part], dtype=np.int64), n)
+        active = np.repeat(np.array([r["early_active_days"] for r in part], dtype=np.int64), n)
+        groups_of = np.repeat(np.array([r["stratum"] for r in part], dtype=object), n)
+        n1, n0 = int(t.sum()), int((~t).sum())
+        p1 = float(y[t].mean()) if n1 else math.nan
+        p0 = float(y[~t].mean()) if n0 else math.nan
+        row: dict[str, Any] = {
+            "breakdown": g,
+            "k": k,
+            "n_with": n1,
+            "n_without": n0,
+            "rate_with": _none_if_nan(p1),
+            "rate_without": _none_if_nan(p0),
+            "raw_difference": _none_if_nan(p1 - p0),
+            "adjusted_difference": None,
+            "ci_lower": None,
+            "ci_upper": None,
+            "p_value": None,
+            "strata_used": 0,
+            "users_in_common_strata": 0,
+        }
+        if n1 and n0:
+            strata = activity_strata(groups_of, active, days=spec.early_days)
+            eff = stratified_difference(y, t, strata, alpha=spec.alpha, min_cell=spec.min_cell)
+            row.update(
+                adjusted_difference=_none_if_nan(eff.effect),
+                ci_lower=_none_if_nan(eff.ci_lower),
+                ci_upper=_none_if_nan(eff.ci_upper),
+                p_value=_none_if_nan(eff.p_value),
+                strata_used=eff.strata_used,
+                users_in_common_strata=round(eff.overlap_share * y.size),
+            )
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=ADJUSTED_SCHEMA)
+
+
 # -- the result ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TaskHabit(LongResult):
@@ -631,6 +747,10 @@ class TaskHabit(LongResult):
     retention : day-N retention by early task-request bucket, per breakdown value and ``all``
         (:data:`RETENTION_SCHEMA`). correlation : the rank correlation of early requests with retention
         (:data:`CORRELATION_SCHEMA`).
+    adjusted : per breakdown value and ``all``, day-N retention of users with at least ``k`` early task requests
+        against users with none: raw, and within ``adjusted_by`` x early active days with its interval
+        (:data:`ADJUSTED_SCHEMA`; ``rate_*`` are day ``retention_day``). adjusted_by : the users column of the
+        strata (the breakdown, else ``channel`` when present), None: early activity only.
     n_users : users with a first active day (after ``since``). n_observed : those observed to day N (the relation
     is over them). distinct_texts, task_texts : distinct message texts, and those labelled task. method : the
     classifier (``rules`` or the model's class). spec, data_end : what was measured and the "now" used.
@@ -644,6 +764,8 @@ class TaskHabit(LongResult):
     trend: pa.Table
     retention: pa.Table
     correlation: pa.Table
+    adjusted: pa.Table
+    adjusted_by: str | None
     n_users: int
     n_observed: int
     distinct_texts: int
@@ -693,7 +815,31 @@ class TaskHabit(LongResult):
             "trend": json_rows(self.trend),
             "retention": json_rows(self.retention),
             "correlation": json_rows(self.correlation),
+            "adjusted_by": self.adjusted_by,
+            "adjusted": json_rows(self.adjusted),
         }
+
+    def adjusted_finding(self, breakdown: str = ALL) -> str:
+        """The adjusted relation of one breakdown value as one line, e.g. ``3+ task requests in the first 7 days:
+        D30 35% vs 1%; within channel and early activity +11 pts (95% CI +7 to +15)``."""
+        rows = [r for r in self.adjusted.to_pylist() if r["breakdown"] == breakdown]
+        if not rows:
+            raise KeyError(breakdown)
+        r = rows[0]
+        n, d = self.spec.retention_day, self.spec.early_days
+        head = f"{r['k']}+ task requests in the first {d} days"
+        if not (r["n_with"] and r["n_without"]):
+            return (
+                f"{head}: {r['n_with']:,} users with, {r['n_without']:,} with none observed to D{n}; nothing to compare"
+            )
+        within = f"within {self.adjusted_by} and early activity" if self.adjusted_by else "within early activity"
+        text = f"{head}: D{n} {r['rate_with']:.0%} vs {r['rate_without']:.0%}; {within} "
+        if r["adjusted_difference"] is None:
+            return text + f"- (no stratum has {self.spec.min_cell}+ users of both kinds)"
+        pts = lambda v: f"{100 * v:+.0f}"  # noqa: E731
+        level = f"{100 * (1 - self.spec.alpha):.0f}%"
+        ci = f"({level} CI {pts(r['ci_lower'])} to {pts(r['ci_upper'])})"
+        return text + f"{pts(r['adjusted_difference'])} pts {ci}"
 
     def _repr_html_(self) -> str:
         n = self.spec.retention_day
@@ -704,10 +850,13 @@ class TaskHabit(LongResult):
         )
         rel = self.retention.to_pandas().to_html(index=False)
         cor = self.correlation.to_pandas().to_html(index=False)
+        adj = self.adjusted.to_pandas().to_html(index=False)
         weeks = self.pooled().to_pandas().to_html(index=False)
         return (
             head
             + f"<p>D{n} retention by task requests in the first {self.spec.early_days} days</p>{rel}{cor}"
+            + f"<p>{self.spec.threshold}+ against none, raw and within "
+            + f"{html.escape(self.adjusted_by or '')} x early active days</p>{adj}"
             + f"<p>Task requests per week since acquisition (complete cohort-weeks)</p>{weeks}"
         )
 
@@ -786,7 +935,7 @@ def task_habit(
     end = ws.resolve_data_end(data_end, "measuring the task habit")
     tasks, distinct, method = task_texts(ws, end, classifier=classifier)
     task_table = ibis.memtable(pa.table({"text": tasks}), schema={"text": "string"})
-    ud, members, end_day = _members(ws, spec, end)
+    ud, members, end_day, adjusted_by = _members(ws, spec, end)
     days = _user_days(ws, ud, task_table, end)
     parts = split_counts(ws.engine.to_arrow(habit_counts_expr(days, members, spec, end_day)))
     sizes, cells, rel = parts["size"], parts["cell"], parts["relation"]
@@ -796,6 +945,7 @@ def task_habit(
         )
     table = cohort_week_table(sizes, cells, spec, end_day, ws.settings.week_start)
     retention, correlation = relation_tables(rel, spec, sizes["breakdown"].to_pylist())
+    adjusted = adjusted_table(rel, spec, sizes["breakdown"].to_pylist())
     n_users = int(pc.sum(sizes["cohort_users"]).as_py() or 0)
     n_observed = int(pc.sum(rel["users"]).as_py() or 0)
     return TaskHabit(
@@ -805,6 +955,8 @@ def task_habit(
         trend=trend_table(table),
         retention=retention,
         correlation=correlation,
+        adjusted=adjusted,
+        adjusted_by=adjusted_by,
         n_users=n_users,
         n_observed=n_observed,
         distinct_texts=distinct,

@@ -19,6 +19,9 @@ Two views, both reading the signal APIs and only reshaping their results, so a n
   its own entry.
 
 The readings: ``habit`` compares the top early bucket with users who asked for nothing, with the rank correlation;
+its note adds the adjusted figure (:attr:`TaskHabit.adjusted`, all users: 3+ early requests against none within
+channel x early active days), since the bucket gap alone mixes "asks" with "came back early" — kept out of the
+reading so that it stays one sentence;
 ``aha`` names the best-ranked behaviour that *survives adjustment* — its adjusted interval lies above zero, its
 Benjamini–Hochberg q-value is at most alpha and, for a pair, it adds to its best member alone (the API's finding
 rule) — or says that none does.
@@ -247,6 +250,32 @@ def _habit_figure(res: TaskHabit, pooled: list[dict[str, Any]], names: list[str]
     return fig
 
 
+def _adjusted_note(res: TaskHabit, lang: str) -> str | None:
+    """The pooled adjusted relation in a sentence: the raw gap of k+ early requests against none, and what is left
+    of it within the same channel (or breakdown) and early active days, in points to one decimal like the aha
+    reading (:func:`_pts`); None when it could not be estimated."""
+    row = next((r for r in res.adjusted.to_pylist() if r["breakdown"] == ALL), None)
+    if row is None or row["adjusted_difference"] is None:
+        return None
+    n, d, k = res.spec.retention_day, res.spec.early_days, row["k"]
+    window_en = "first week" if d == 7 else f"first {d} days"
+    window_zh = "首周" if d == 7 else f"前{d}天"
+    by = res.adjusted_by
+    same_en = f"the same {by} and number of early active days" if by else "the same number of early active days"
+    by_zh = "渠道" if by == "channel" else by
+    same_zh = f"同{by_zh}、同早期活跃天数的用户之间" if by else "早期活跃天数相同的用户之间"
+    adj, lo, hi = _pts(row["adjusted_difference"]), _pts(row["ci_lower"]), _pts(row["ci_upper"])
+    return pick(
+        lang,
+        f"Users with {k}+ task requests in their {window_en} kept {pct(row['rate_with'])} at D{n} against "
+        f"{pct(row['rate_without'])} for those with none ({_pts(row['raw_difference'])} pts); among users of "
+        f"{same_en} the gap is {adj} pts (95% CI {lo} to {hi}), the part not explained by coming back early.",
+        f"{window_zh}请求 {k} 次及以上任务的用户第{n}天留存 {pct(row['rate_with'])}，一次都没请求的用户 "
+        f"{pct(row['rate_without'])}（{_pts(row['raw_difference'])} 个百分点）；在{same_zh}，差距为 {adj} 个百分点"
+        f"（95% 区间 {lo} 至 {hi}），这部分不能用早期多来解释。",
+    )
+
+
 def task_habit_view(ws: Workspace, spec: ViewSpec) -> View:
     """Task requests per member by week since arrival per breakdown value, and D30 by early task requests.
 
@@ -279,6 +308,9 @@ def task_habit_view(ws: Workspace, spec: ViewSpec) -> View:
             "这是相关而非因果，不代表推动请求就能留住用户。",
         )
     ]
+    adjusted = _adjusted_note(res, spec.lang)
+    if adjusted:
+        notes.append(adjusted)
     if left_out:
         notes.append(
             pick(
