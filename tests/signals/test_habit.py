@@ -30,13 +30,8 @@ from scipy import stats
 
 import liuliang
 from liuliang.errors import ModelInputError, WorkspaceError
-from liuliang.signals.habit import (
-    TaskHabitSpec,
-    bucket_labels,
-    grouped_spearman,
-    task_habit,
-    wilson_interval,
-)
+from liuliang.signals.association import grouped_spearman, wilson_interval
+from liuliang.signals.habit import TaskHabitSpec, bucket_labels, task_habit
 from liuliang.signals.intents import python_rule_label
 
 TZ = "Asia/Shanghai"
@@ -155,7 +150,7 @@ def reference_habit(
     adjusted_users = {
         u: (
             group(u) if spec.breakdown is not None else channels.get(u) or "(none)",
-            sum(a + dt.timedelta(days=i) in days[u] for i in range(spec.early_days)),
+            sum(first[u] + dt.timedelta(days=i) in days[u] for i in range(spec.early_days)),
             per_user[u][1],
             per_user[u][2],
         )
