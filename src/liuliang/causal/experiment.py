@@ -289,8 +289,7 @@ def experiment_stats_expr(ws: Workspace, spec: ExperimentSpec, data_end: dt.date
             *per_user.columns, *[agg[c].fill_null(0).name(c) for c in aggs]
         )
 
-    ud = ws.user_day()
-    ud = ud.filter((ud.day < end_day) | ((ud.day == end_day) & (ud.first_ts <= end_ts)))
+    ud = ws.user_day_until(data_end)
     activity: dict[str, Any] = {"pre_active": lambda j: _count(_window(j.off, -k, -1))}
     for n in need_days:
         if spec.criterion == "on":

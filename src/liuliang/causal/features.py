@@ -221,8 +221,7 @@ def features_expr(ws: Workspace, members: ir.Table, spec: FeatureSpec, data_end:
             *per_user.columns, *[agg[c].fill_null(0).name(c) for c in aggs]
         )
 
-    ud = ws.user_day()
-    ud = ud.filter((ud.day < end_day) | ((ud.day == end_day) & (ud.first_ts <= end_ts)))
+    ud = ws.user_day_until(data_end)
     pre = lambda j: _window(j.off, -k, -1)  # noqa: E731
     retained = (lambda j: (j.off == n).cast("int64").max()) if spec.criterion == "on" else None
     if retained is None:

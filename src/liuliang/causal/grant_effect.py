@@ -221,7 +221,8 @@ def grant_effect_table_expr(ws: Workspace, spec: GrantEffectSpec, data_end: dt.d
 
     ud = ws.user_day()
     ud = ud.select(user_key=ud.user_key.cast("int64"), day=ud.day.cast("int64"), first_ts=ud.first_ts)
-    seen = ud.filter((ud.day < end_day) | ((ud.day == end_day) & (ud.first_ts <= end_ts)))
+    seen = ws.user_day_until(data_end)
+    seen = seen.select(user_key=seen.user_key.cast("int64"), day=seen.day.cast("int64"), first_ts=seen.first_ts)
     first = seen.group_by("user_key").aggregate(first_day=seen.day.min())
     signup = _signup(ws, data_end)
     if signup is None:

@@ -271,10 +271,7 @@ def _text_counts(ws: Workspace, by: str, end: dt.datetime | None) -> ir.Table:
 
 def _active_users(ws: Workspace, by: str, end: dt.datetime | None) -> ir.Table:
     """``period, active_users``: users with any event in the period (from the user-day rollup), up to ``end``."""
-    ud = ws.user_day()
-    if end is not None:
-        end_day = periods.day_of_instant(end, ws.settings.tz)
-        ud = ud.filter((ud.day < end_day) | ((ud.day == end_day) & (ud.first_ts <= ibis.literal(end, "timestamp"))))
+    ud = ws.user_day() if end is None else ws.user_day_until(end)
     ud = ud.mutate(period=periods.period_of_day(ud.day, by, ws.settings.week_start).cast("int64"))
     return ud.group_by("period").aggregate(active_users=ud.user_key.nunique())
 

@@ -335,8 +335,7 @@ def activity_strata(
 def _first_days(ws: Workspace, spec: AhaSpec, data_end: dt.datetime) -> tuple[ir.Table, ir.Table, int]:
     """(user_day up to ``data_end``, ``user_key, a`` of every user, the local day of ``data_end``)."""
     end_day = periods.day_of_instant(data_end, ws.settings.tz)
-    ud = ws.user_day()
-    ud = ud.filter((ud.day < end_day) | ((ud.day == end_day) & (ud.first_ts <= ibis.literal(data_end, "timestamp"))))
+    ud = ws.user_day_until(data_end)
     first = ud.group_by("user_key").aggregate(a=ud.day.min().cast("int64"))
     if spec.since is not None:
         first = first.filter(first.a >= periods.day_number(spec.since))

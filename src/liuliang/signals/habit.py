@@ -238,8 +238,7 @@ def _members(ws: Workspace, spec: TaskHabitSpec, data_end: dt.datetime) -> tuple
     ``stratum`` is the group of the adjusted relation (module docstring): the breakdown value when there is a
     breakdown, else ``users.channel`` when the column exists, else ``(none)`` for everyone."""
     end_day = periods.day_of_instant(data_end, ws.settings.tz)
-    ud = ws.user_day()
-    ud = ud.filter((ud.day < end_day) | ((ud.day == end_day) & (ud.first_ts <= ibis.literal(data_end, "timestamp"))))
+    ud = ws.user_day_until(data_end)
     ud = ud.select("user_key", day=ud.day.cast("int64"))
     first = ud.group_by("user_key").aggregate(a=ud.day.min())
     if spec.since is not None:

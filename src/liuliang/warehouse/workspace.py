@@ -207,6 +207,15 @@ class Workspace:
     def user_day(self) -> ir.Table:
         return self.table(T.USER_DAY)
 
+    def user_day_until(self, data_end: dt.datetime) -> ir.Table:
+        """``user_day`` as seen at ``data_end`` (naive UTC): every day before its local day, and on that day only the
+        users whose first event of the day is at or before it. The one definition of "active so far" that every
+        read taking a ``data_end`` (experiments, features, grants, aha, habit, intents) starts from."""
+        end_day = periods.day_of_instant(data_end, self.settings.tz)
+        ud = self.user_day()
+        at_end = (ud.day == end_day) & (ud.first_ts <= ibis.literal(data_end, "timestamp"))
+        return ud.filter((ud.day < end_day) | at_end)
+
     def user_day_event(self) -> ir.Table:
         return self.table(T.USER_DAY_EVENT)
 
