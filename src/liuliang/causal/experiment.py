@@ -268,6 +268,19 @@ def _sum_if(cond: ir.BooleanValue, value: ir.NumericValue) -> ir.FloatingValue:
     return ibis.ifelse(cond, value.cast("float64"), 0.0).sum()
 
 
+def attach_windows(
+    per_user: ir.Table, anchors: ir.Table, table: ir.Table, aggs: dict[str, Any], lookback: int
+) -> ir.Table:
+    """``per_user`` with one more column per ``aggs`` entry: ``fn(rows)`` over each user's rows of ``table`` (with
+    ``user_key, day``) from ``lookback`` days before their anchor day ``a`` (in ``anchors``) on, as ``off`` = day - a;
+    0 for users without such rows. The per-user windows of experiments and uplift features are built this way."""
+    j = table.join(anchors.select("user_key", "a"), "user_key")
+    j = j.mutate(off=j.day.cast("int64") - j.a)
+    j = j.filter(j.off >= -lookback)
+    agg = j.group_by("user_key").aggregate(**{name: fn(j) for name, fn in aggs.items()})
+    return per_user.left_join(agg, "user_key").select(*per_user.columns, *[agg[c].fill_null(0).name(c) for c in aggs])
+
+
 def experiment_stats_expr(ws: Workspace, spec: ExperimentSpec, data_end: dt.datetime) -> ir.Table:
     """Build (not run) the one aggregate query: a wide row per (segment, variant) of every metric's sums."""
     defs = spec.metric_defs()
@@ -279,15 +292,9 @@ def experiment_stats_expr(ws: Workspace, spec: ExperimentSpec, data_end: dt.date
     per_user = m
     need_days = {d.day for d in defs}
 
-    def attach(table: ir.Table, aggs: dict[str, ir.Value]) -> None:
+    def attach(table: ir.Table, aggs: dict[str, Any]) -> None:
         nonlocal per_user
-        j = table.join(m.select("user_key", "a"), "user_key")
-        j = j.mutate(off=j.day.cast("int64") - j.a)
-        j = j.filter(j.off >= -k)
-        agg = j.group_by("user_key").aggregate(**{name: fn(j) for name, fn in aggs.items()})
-        per_user = per_user.left_join(agg, "user_key").select(
-            *per_user.columns, *[agg[c].fill_null(0).name(c) for c in aggs]
-        )
+        per_user = attach_windows(per_user, m, table, aggs, k)
 
     ud = ws.user_day_until(data_end)
     activity: dict[str, Any] = {"pre_active": lambda j: _count(_window(j.off, -k, -1))}

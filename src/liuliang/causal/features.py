@@ -50,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from liuliang._display import dataclass_html
-from liuliang.causal.experiment import ExperimentSpec, _count, _members, _sum_if, _window
+from liuliang.causal.experiment import ExperimentSpec, _count, _members, _sum_if, _window, attach_windows
 from liuliang.errors import ModelInputError
 from liuliang.warehouse import Workspace, periods
 from liuliang.warehouse import tables as T
@@ -213,13 +213,7 @@ def features_expr(ws: Workspace, members: ir.Table, spec: FeatureSpec, data_end:
 
     def attach(table: ir.Table, aggs: dict[str, Any]) -> None:
         nonlocal per_user
-        j = table.join(m.select("user_key", "a"), "user_key")
-        j = j.mutate(off=j.day.cast("int64") - j.a)
-        j = j.filter(j.off >= -k)
-        agg = j.group_by("user_key").aggregate(**{name: fn(j) for name, fn in aggs.items()})
-        per_user = per_user.left_join(agg, "user_key").select(
-            *per_user.columns, *[agg[c].fill_null(0).name(c) for c in aggs]
-        )
+        per_user = attach_windows(per_user, m, table, aggs, k)
 
     ud = ws.user_day_until(data_end)
     pre = lambda j: _window(j.off, -k, -1)  # noqa: E731
