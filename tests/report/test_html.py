@@ -8,7 +8,6 @@ request leaves file://) are in tests/browser/test_report_browser.py.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import re
 import time
@@ -299,22 +298,9 @@ def test_report_command(stub_views, small_world_workspace: Path, tmp_path: Path)
     assert bad_date.exit_code != 0 and "YYYY-MM-DD" in bad_date.output
 
 
-# -- the real views on the small world (once the builders exist) -------------------------------------------------
-def _builders_ready() -> bool:
-    for target in view_module.VIEWS.values():
-        module, name = target.split(":")
-        try:
-            if not hasattr(importlib.import_module(module), name):
-                return False
-        except ImportError:
-            return False
-    return True
-
-
+# -- the real views on the small world -------------------------------------------------
 def test_full_report_on_the_small_world(small_world_workspace: Path, tmp_path: Path, lang: str = "zh") -> None:
     """Every real view in order, each with a chart or a note (zh here; the browser tests draw en and zh)."""
-    if not _builders_ready():
-        pytest.skip("report view builders not written yet")
     t0 = time.perf_counter()
     with Workspace.open(small_world_workspace) as ws:
         path = write_report(ws, tmp_path / "report.html", ViewSpec(lang=lang))
